@@ -1,0 +1,1 @@
+"""Policy: the versioned, published rules (catalogue, ratings, lists, measures, memoranda)."""

@@ -1,0 +1,24 @@
+"""One Settings object, read from SOCIALCREDIT_* environment variables, passed down, never mutated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DB_URL = "sqlite:///socialcredit.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SOCIALCREDIT_", frozen=True, extra="ignore")
+
+    db: str = Field(default=DEFAULT_DB_URL, description="SQLAlchemy URL of the store")
+    policy: Path | None = Field(default=None, description="policy TOML; None means the shipped default")
+    ingest_chunk_rows: int = Field(default=50_000, ge=1, description="rows validated per batch")
+    duckdb_threads: int | None = Field(default=None, ge=1, description="DuckDB threads; None = all cores")
+    duckdb_memory_limit: str | None = Field(default=None, description="e.g. '8GB'")
+
+    def with_db(self, db: str | None) -> Settings:
+        """A copy with another store URL (the CLI's --db); the original is left as it was."""
+        return self if not db else self.model_copy(update={"db": db})

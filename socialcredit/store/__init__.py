@@ -1,0 +1,1 @@
+"""The store: system of record (SQLite by default, PostgreSQL in production)."""

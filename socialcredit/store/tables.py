@@ -1,0 +1,227 @@
+"""The store's tables (SQLAlchemy Core): the one schema declaration; Alembic migrates to it.
+
+Three groups:
+- system of record, append-only: ``events`` (the ledger), ``ingest_batches``, ``quarantine``,
+  ``review_queue``, ``policy_versions``;
+- registry: ``subjects`` (one row per validated identifier, upserted by ingestion);
+- derived serving state, rewritten by ``derive``: ``record_states``, ``ratings``,
+  ``list_entries``, ``decisions``, with ``derive_runs`` recording every run.
+
+Subjects are keyed by their normalised identifier (``subject_id``): a resident ID and a USCC
+never share a value once normalised and classified by ``socialcredit.ids``. Amounts are kept
+in integer fen (``amount_fen``) so that every engine computes the same sums.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ID = String(32)  # identifiers and codes
+Key = BigInteger().with_variant(Integer, "sqlite")  # sqlite autoincrement needs INTEGER
+
+policy_versions = Table(
+    "policy_versions", metadata,
+    Column("version", String(64), primary_key=True),
+    Column("effective_from", Date, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("source", Text, nullable=False),  # the TOML text as loaded, for replay
+    Column("loaded_at", DateTime(timezone=True), nullable=False),
+)
+
+ingest_batches = Table(
+    "ingest_batches", metadata,
+    Column("batch_id", Key, primary_key=True, autoincrement=True),
+    Column("furnisher", ID, nullable=False),
+    Column("source", Text, nullable=False),  # file path or "api"
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("status", String(16), nullable=False),  # running / done / failed
+    Column("read", BigInteger, nullable=False, default=0),
+    Column("accepted", BigInteger, nullable=False, default=0),
+    Column("quarantined", BigInteger, nullable=False, default=0),
+    Column("duplicates", BigInteger, nullable=False, default=0),
+    Column("review", BigInteger, nullable=False, default=0),
+)
+
+subjects = Table(
+    "subjects", metadata,
+    Column("subject_id", ID, primary_key=True),
+    Column("scheme", String(16), nullable=False),
+    Column("kind", String(8), nullable=False),  # person / org
+    Column("name", Text, nullable=False),
+    Column("name_pinyin", Text),
+    Column("birth_date", Date),
+    Column("sex", String(1)),
+    Column("first_seen", DateTime(timezone=True), nullable=False),
+    Index("ix_subjects_name", "name"),
+)
+
+events = Table(
+    "events", metadata,
+    Column("seq", Key, primary_key=True, autoincrement=True),
+    Column("event_key", String(64), nullable=False, unique=True),  # sha256 of the event content
+    Column("batch_id", Key, ForeignKey("ingest_batches.batch_id"), nullable=False),
+    Column("furnisher", ID, nullable=False),
+    Column("record_id", String(128), nullable=False),
+    Column("action", String(8), nullable=False),  # file / amend / revoke / fulfil
+    Column("subject_id", ID, nullable=False),
+    Column("subject_name", Text, nullable=False),
+    Column("category", String(64), nullable=False),
+    Column("decided_on", Date, nullable=False),
+    Column("document_no", String(128), nullable=False),
+    Column("amount_fen", BigInteger),
+    Column("ground", String(64)),
+    Column("extension_months", Integer),
+    Column("legal_rep_id", ID),
+    Column("note", Text),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Index("ix_events_record", "furnisher", "record_id"),
+    Index("ix_events_subject", "subject_id"),
+)
+
+quarantine = Table(
+    "quarantine", metadata,
+    Column("quarantine_id", Key, primary_key=True, autoincrement=True),
+    Column("batch_id", Key, ForeignKey("ingest_batches.batch_id"), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("row_no", BigInteger, nullable=False),  # 1-based data row (header excluded)
+    Column("field", String(64), nullable=False),
+    Column("value", Text),
+    Column("reason_code", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("raw", JSON, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Index("ix_quarantine_batch", "batch_id"),
+)
+
+review_queue = Table(
+    "review_queue", metadata,
+    Column("review_id", Key, primary_key=True, autoincrement=True),
+    Column("quarantine_id", Key, ForeignKey("quarantine.quarantine_id"), nullable=False),
+    Column("subject_name", Text),
+    Column("candidates", JSON, nullable=False),  # [{"subject_id", "name", "kind", "birth_date"}]
+    Column("status", String(16), nullable=False),  # open / resolved / rejected
+    Column("resolved_subject_id", ID),
+    Column("resolved_by", Text),
+    Column("resolved_at", DateTime(timezone=True)),
+    Index("ix_review_queue_status", "status"),
+)
+
+derive_runs = Table(
+    "derive_runs", metadata,
+    Column("run_id", Key, primary_key=True, autoincrement=True),
+    Column("mode", String(16), nullable=False),  # full / incremental
+    Column("as_of", Date, nullable=False),
+    Column("policy_version", String(64), nullable=False),
+    Column("high_water_seq", BigInteger, nullable=False),
+    Column("subjects", BigInteger, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("seconds", Float),
+)
+
+record_states = Table(
+    "record_states", metadata,
+    Column("furnisher", ID, primary_key=True),
+    Column("record_id", String(128), primary_key=True),
+    Column("subject_id", ID, nullable=False),
+    Column("category", String(64), nullable=False),
+    Column("decided_on", Date, nullable=False),
+    Column("document_no", String(128), nullable=False),
+    Column("amount_fen", BigInteger),
+    Column("ground", String(64)),
+    Column("status", String(16), nullable=False),  # active / expired / revoked / fulfilled
+    Column("status_on", Date),
+    Column("publish_until", Date),
+    Column("restorable_from", Date),
+    Column("run_id", Key, nullable=False),
+    Index("ix_record_states_subject", "subject_id"),
+)
+
+ratings = Table(
+    "ratings", metadata,
+    Column("subject_id", ID, primary_key=True),
+    Column("rating", String(64), primary_key=True),
+    Column("score", Integer, nullable=False),
+    Column("band", String(8), nullable=False),
+    Column("reasons", JSON, nullable=False),  # [{"code", "points", "records": [...]}], at most 4
+    Column("policy_version", String(64), nullable=False),
+    Column("as_of", Date, nullable=False),
+    Column("run_id", Key, nullable=False),
+)
+
+list_entries = Table(
+    "list_entries", metadata,
+    Column("list_code", String(64), primary_key=True),
+    Column("subject_id", ID, primary_key=True),
+    Column("furnisher", ID, primary_key=True),
+    Column("record_id", String(128), primary_key=True),
+    Column("start_on", Date, nullable=False),
+    Column("end_on", Date),  # None: no fixed term (until a removal condition)
+    Column("basis", Text, nullable=False),
+    Column("document_no", String(128), nullable=False),
+    Column("policy_version", String(64), nullable=False),
+    Column("as_of", Date, nullable=False),
+    Column("run_id", Key, nullable=False),
+    Index("ix_list_entries_subject", "subject_id"),
+)
+
+decisions = Table(
+    "decisions", metadata,
+    Column("subject_id", ID, primary_key=True),
+    Column("measure", String(64), primary_key=True),
+    Column("list_code", String(64), primary_key=True),
+    Column("source_subject_id", ID, primary_key=True),  # differs when extended to a legal rep
+    Column("effect", String(16), nullable=False),  # restricted / granted
+    Column("memorandum", String(64), nullable=False),
+    Column("basis", Text, nullable=False),
+    Column("start_on", Date, nullable=False),
+    Column("end_on", Date),
+    Column("policy_version", String(64), nullable=False),
+    Column("as_of", Date, nullable=False),
+    Column("run_id", Key, nullable=False),
+    Index("ix_decisions_measure", "measure", "subject_id"),
+)
+
+# Columns of the derived tables in order, for engines that write them set-wise.
+DERIVED_TABLES = (record_states, ratings, list_entries, decisions)
+
+__all__ = [
+    "DERIVED_TABLES",
+    "decisions",
+    "derive_runs",
+    "events",
+    "ingest_batches",
+    "list_entries",
+    "metadata",
+    "policy_versions",
+    "quarantine",
+    "ratings",
+    "record_states",
+    "review_queue",
+    "subjects",
+]

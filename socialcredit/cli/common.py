@@ -1,0 +1,74 @@
+"""What every command shares: the --db option, settings, JSON output and error reporting."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from socialcredit.errors import SocialCreditError
+from socialcredit.settings import Settings
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", envvar="SOCIALCREDIT_DB", help="store URL (sqlite:///FILE or postgresql://...)"),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
+AsOfOption = Annotated[
+    datetime | None,
+    typer.Option("--as-of", formats=["%Y-%m-%d"], help="replay as of this date (YYYY-MM-DD)"),
+]
+
+console = Console(stderr=True)  # progress and human messages; stdout stays clean for --json
+
+
+def settings_for(db: str | None) -> Settings:
+    return Settings().with_db(db)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, default=_default, indent=2) + "\n")
+
+
+@contextmanager
+def reported_errors() -> Iterator[None]:
+    """Turn the error tree into a one-line message and a non-zero exit; never a traceback."""
+    try:
+        yield
+    except SocialCreditError as exc:
+        console.print(f"[bold red]error[/] ({exc.code}): {exc.message}", highlight=False)
+        raise typer.Exit(code=2 if exc.status < 500 else 1) from exc
+
+
+def command(app: typer.Typer, name: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
+    """``app.command`` whose body runs inside ``reported_errors``."""
+
+    def wrap(func: Callable[..., Any]) -> Any:
+        import functools
+
+        @functools.wraps(func)
+        def run(*args: Any, **kw: Any) -> Any:
+            with reported_errors():
+                return func(*args, **kw)
+
+        return app.command(name, **kwargs)(run)
+
+    return wrap

@@ -79,3 +79,18 @@ def run(cli: CliRunner):  # type: ignore[no-untyped-def]
         return result
 
     return invoke
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Under SOCIALCREDIT_REQUIRE_POSTGRES=1 a run in which no PostgreSQL test passed fails."""
+    if os.environ.get("SOCIALCREDIT_REQUIRE_POSTGRES") != "1" or exitstatus != 0:
+        return
+    if getattr(session.config, "workerinput", None) is not None:
+        return  # xdist workers report to the controller
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    passed = reporter.stats.get("passed", []) if reporter else []
+    if not any("[postgres" in getattr(r, "nodeid", "") for r in passed):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if reporter:
+            reporter.write_line("FAILED: SOCIALCREDIT_REQUIRE_POSTGRES=1 but no PostgreSQL test "
+                                "passed", red=True)

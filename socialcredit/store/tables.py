@@ -207,11 +207,68 @@ decisions = Table(
     Index("ix_decisions_measure", "measure", "subject_id"),
 )
 
+# --- service surface (API): keys, inquiries, consents, audit -----------------------------------
+
+api_keys = Table(
+    "api_keys", metadata,
+    Column("key_id", Key, primary_key=True, autoincrement=True),
+    Column("name", Text, nullable=False),
+    Column("role", String(16), nullable=False),  # furnisher/inquirer/integrator/subject/operator
+    Column("furnisher", ID),  # bound furnisher code (role furnisher)
+    Column("subject_id", ID),  # bound subject (role subject)
+    Column("prefix", String(16), nullable=False, unique=True),  # shown in logs; not secret
+    Column("key_hash", String(64), nullable=False),  # sha256 of the secret part; never the key
+    Column("rate_per_minute", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+inquiries = Table(
+    "inquiries", metadata,
+    Column("inquiry_id", Key, primary_key=True, autoincrement=True),
+    Column("subject_id", ID, nullable=False),
+    Column("key_id", Key, ForeignKey("api_keys.key_id"), nullable=False),
+    Column("inquirer", Text, nullable=False),  # the key's name, as the subject will see it
+    Column("purpose", String(32), nullable=False),
+    Column("shown", JSON, nullable=False),  # which sections were disclosed
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_inquiries_subject", "subject_id", "at"),
+)
+
+consents = Table(
+    "consents", metadata,
+    Column("consent_id", Key, primary_key=True, autoincrement=True),
+    Column("subject_id", ID, nullable=False),
+    Column("inquirer", Text, nullable=False),  # name of the inquirer key the consent is for
+    Column("purpose", String(32), nullable=False),
+    Column("granted_at", DateTime(timezone=True), nullable=False),
+    Column("withdrawn_at", DateTime(timezone=True)),
+    Index("ix_consents_subject", "subject_id", "inquirer", "purpose"),
+)
+
+audit_log = Table(
+    "audit_log", metadata,
+    Column("audit_id", Key, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("key_id", Key),  # None for the public surface
+    Column("role", String(16)),
+    Column("method", String(8), nullable=False),
+    Column("route", Text, nullable=False),
+    Column("subject_id", ID),
+    Column("status", Integer, nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Index("ix_audit_log_at", "at"),
+)
+
 # Columns of the derived tables in order, for engines that write them set-wise.
 DERIVED_TABLES = (record_states, ratings, list_entries, decisions)
 
 __all__ = [
     "DERIVED_TABLES",
+    "api_keys",
+    "audit_log",
+    "consents",
+    "inquiries",
     "decisions",
     "derive_runs",
     "events",

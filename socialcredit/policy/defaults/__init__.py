@@ -1,0 +1,1 @@
+"""The shipped default policy files (read with ``importlib.resources``)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from socialcredit.cli import derive, ids, ingest, store, synth, demo
+from socialcredit.cli import derive, ids, ingest, policy, serve, store, synth, demo
 
 app = typer.Typer(
     name="socialcredit",
@@ -14,7 +14,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (store, ids, ingest, derive, synth, demo):
+for module in (store, ids, ingest, derive, synth, demo, policy, serve):
     module.register(app)
 
 

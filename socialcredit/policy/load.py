@@ -112,7 +112,9 @@ def _syntax_error(exc: tomllib.TOMLDecodeError, file: str) -> PolicyError:
     found = _TOML_POSITION.search(message)
     location = found.group(1) if found else ""
     reason = message[: found.start()] if found else message
-    return PolicyError(f"TOML syntax error: {reason}", file=file, location=location)
+    error = PolicyError(f"TOML syntax error: {reason}", file=file, location=location)
+    error.details["errors"] = [{"location": location, "message": f"TOML syntax error: {reason}"}]
+    return error
 
 
 def _refusal(problems: list[Problem], data: Mapping[str, Any], file: str) -> PolicyError:
@@ -139,8 +141,8 @@ _EXPECTED = {
     "string_type": "should be a string",
     "bool_type": "should be true or false",
     "date_type": "should be a date, written YYYY-MM-DD without quotes",
-    "missing": "is required but missing",
-    "extra_forbidden": "is not a key of this table (see docs/policy.md for the keys)",
+    "missing": "required key is missing",
+    "extra_forbidden": "unknown key: this table has no such key (see docs/policy.md)",
 }
 _LIST_SECTIONS = ("furnishers", "categories", "ratings", "lists", "measures", "memoranda")
 

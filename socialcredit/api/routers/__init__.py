@@ -1,0 +1,2 @@
+"""One router per surface: public, furnishers, inquirers, integrators, subjects, operators,
+health."""

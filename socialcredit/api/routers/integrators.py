@@ -1,0 +1,149 @@
+"""The integrator surface: restriction checks answered from the in-memory decision index.
+
+Bodies are written directly as JSON text (the results for unrestricted subjects are one template)
+because a batch of a thousand subjects must cost well under a millisecond to encode.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Response
+
+from socialcredit import ids
+from socialcredit.api.auth import require_roles
+from socialcredit.api.deps import State
+from socialcredit.api.schemas import AUTH_ERRORS, CheckBatchResponse, CheckRequest, CheckResult
+from socialcredit.errors import InvalidIdentifier, NotFound, ValidationFailed
+from socialcredit.services.decision_index import DecisionIndex, Verdict
+from socialcredit.services.keys import Role
+
+router = APIRouter(
+    prefix="/v1/checks",
+    tags=["integrators"],
+    dependencies=[Depends(require_roles(Role.integrator))],
+    responses=AUTH_ERRORS,
+)
+
+_SHOWN_INVALID = 20  # invalid IDs named in one error
+
+
+def _measure(index: DecisionIndex, measure: str, *, in_path: bool) -> None:
+    if measure not in index.measure_bit:
+        message = f"unknown measure {measure[:64]!r}; the policy in force has " + ", ".join(
+            index.measures
+        )
+        details = {"measure": measure[:64], "known": list(index.measures)}
+        raise (
+            NotFound(message, details=details)
+            if in_path
+            else ValidationFailed(message, details=details)
+        )
+
+
+def _lookup_keys(index: DecisionIndex, raw: Sequence[str]) -> list[str]:
+    """Normalised IDs to look up.
+
+    The common case (upper-case ASCII IDs of the index's width) costs one join; the rest are
+    normalised one by one. Any ID not found among known subjects is validated by ``ids.check``.
+    """
+    width = index.known.dtype.itemsize
+    joined = "".join(raw)
+    if joined.isascii() and len(joined) == width * len(raw):
+        upper = joined.upper()
+        return [upper[i * width : (i + 1) * width] for i in range(len(raw))]
+    return [ids.normalise(s) for s in raw]
+
+
+def _verdicts(index: DecisionIndex, measure: str, raw: Sequence[str], on: dt.date) -> list[Verdict]:
+    normalised = _lookup_keys(index, raw)
+    keys = index.keys_of(normalised)
+    known, hits = index.check(measure, keys, on)
+    unknown = [int(i) for i in (~known).nonzero()[0]]
+    invalid: list[dict[str, object]] = []
+    for i in unknown:
+        result = ids.check(raw[i])
+        if not result.valid:
+            invalid.append({"index": i, "value": raw[i][:64], "reason": result.error})
+        elif result.normalised and result.normalised != normalised[i]:
+            normalised[i] = result.normalised  # e.g. full-width digits: look up once more
+            again = index.verdict(measure, result.normalised, on)
+            known[i] = again.known
+            if again.entries:
+                hits[i] = again.entries
+    if invalid:
+        if len(raw) == 1:
+            raise InvalidIdentifier(raw[0][:64], str(invalid[0]["reason"]))
+        named = ", ".join(repr(d["value"]) for d in invalid[:_SHOWN_INVALID])
+        raise ValidationFailed(
+            f"{len(invalid)} invalid subject IDs: {named}", details=invalid[: _SHOWN_INVALID * 10]
+        )
+    return [Verdict(normalised[i], bool(known[i]), hits.get(i, ())) for i in range(len(raw))]
+
+
+def _result_json(verdict: Verdict, policy_version: str | None) -> str:
+    if not verdict.entries:  # the common case: one template, IDs are [0-9A-Z] once validated
+        return (
+            f'{{"subject_id":"{verdict.subject_id}","known":'
+            f'{"true" if verdict.known else "false"},"restricted":false,"granted":false,'
+            f'"end_on":null,"policy_version":{json.dumps(policy_version)},"entries":[]}}'
+        )
+    end = verdict.end_on
+    return json.dumps(
+        {
+            "subject_id": verdict.subject_id,
+            "known": verdict.known,
+            "restricted": verdict.restricted,
+            "granted": verdict.granted,
+            "end_on": end.isoformat() if end else None,
+            "policy_version": verdict.entries[0].policy_version,
+            "entries": [e.to_json() for e in verdict.entries],
+        },
+        ensure_ascii=False,
+    )
+
+
+def _answer(state_index: DecisionIndex, measure: str, verdicts: list[Verdict], on: dt.date) -> str:
+    pv = state_index.policy_version
+    head = json.dumps(
+        {
+            "measure": measure,
+            "on": on.isoformat(),
+            "policy_version": pv,
+            "index_run_id": state_index.run_id,
+        }
+    )
+    results = ",".join(_result_json(v, pv) for v in verdicts)
+    return f'{head[:-1]},"results":[{results}]}}'
+
+
+@router.post(
+    "", response_model=CheckBatchResponse, summary="Check 1 to 1,000 subjects against one measure"
+)
+async def check_batch(body: CheckRequest, state: State) -> Response:
+    index = state.require_index()
+    _measure(index, body.measure, in_path=False)
+    today = dt.date.today()
+    verdicts = _verdicts(index, body.measure, body.subjects, today)
+    state.metrics.checked_subjects.labels(body.measure).inc(len(verdicts))
+    return Response(_answer(index, body.measure, verdicts, today), media_type="application/json")
+
+
+@router.get(
+    "/{measure}/{subject_id}",
+    response_model=CheckResult,
+    summary="Check one subject against one measure",
+)
+async def check_one(
+    state: State,
+    measure: Annotated[str, Path(max_length=64)],
+    subject_id: Annotated[str, Path(max_length=64)],
+) -> Response:
+    index = state.require_index()
+    _measure(index, measure, in_path=True)
+    verdict = _verdicts(index, measure, [subject_id], dt.date.today())[0]
+    state.metrics.checked_subjects.labels(measure).inc()
+    return Response(_result_json(verdict, index.policy_version), media_type="application/json")

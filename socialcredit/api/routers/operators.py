@@ -1,0 +1,82 @@
+"""The operator surface: API keys, the audit log, and the identity review queue."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query
+from starlette import status
+
+from socialcredit.api.auth import require_roles
+from socialcredit.api.deps import State
+from socialcredit.api.schemas import AUTH_ERRORS, AuditEntry, IssuedKey, KeyInfo, KeyRequest, errors
+from socialcredit.services import audit
+from socialcredit.services import keys as key_service
+from socialcredit.services.keys import Role
+
+router = APIRouter(
+    prefix="/v1",
+    tags=["operators"],
+    dependencies=[Depends(require_roles(Role.operator))],
+    responses=AUTH_ERRORS,
+)
+
+
+@router.get("/keys", response_model=list[KeyInfo], summary="Every API key (never the secret)")
+def list_keys(state: State) -> list[dict[str, Any]]:
+    return key_service.list_keys(state.engine)
+
+
+@router.post(
+    "/keys",
+    response_model=IssuedKey,
+    status_code=status.HTTP_201_CREATED,
+    summary="Issue a key; the response is the only time it is shown",
+)
+def create_key(body: KeyRequest, state: State) -> dict[str, Any]:
+    policy = state.policy
+    issued = key_service.create_key(
+        state.engine,
+        role=body.role,
+        name=body.name,
+        furnisher=body.furnisher,
+        subject_id=body.subject_id,
+        rate_per_minute=body.rate_per_minute,
+        known_furnishers=frozenset(f.code for f in policy.furnishers) if policy else None,
+    )
+    prefix, _ = key_service.split_key(issued) or ("", "")
+    with state.engine.connect() as conn:
+        stored = key_service.find_key(conn, prefix)
+    assert stored is not None
+    return {**stored.public(), "key": issued}
+
+
+@router.delete(
+    "/keys/{prefix}",
+    response_model=KeyInfo,
+    responses=errors(404),
+    summary="Revoke a key (by prefix or key id); it stops working within a second",
+)
+def revoke_key(prefix: Annotated[str, Path(max_length=64)], state: State) -> dict[str, Any]:
+    revoked = key_service.revoke_key(state.engine, prefix)
+    state.keys = {p: k for p, k in state.keys.items() if k.key_id != revoked["key_id"]}
+    return revoked
+
+
+@router.get(
+    "/audit",
+    response_model=list[AuditEntry],
+    summary="The audit log, newest first: key, route, subject touched, outcome",
+)
+def audit_log(
+    state: State,
+    since: Annotated[dt.datetime | None, Query()] = None,
+    key_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    subject_id: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=1_000)] = 100,
+) -> list[dict[str, Any]]:
+    state.audit.flush()  # include what is still buffered
+    return audit.read_audit(
+        state.engine, since=since, key_id=key_id, subject_id=subject_id, limit=limit
+    )

@@ -1,0 +1,203 @@
+"""Inquiries for a stated purpose, the subject's consents, and the record of who looked.
+
+Modelled on permissible-purpose rules: an inquirer states one purpose from a closed list; what
+is disclosed depends on it; ``employment`` needs the subject's recorded consent naming that
+inquirer. Every inquiry is committed (who, purpose, when, what was shown) before the caller
+sends the report, and the subject sees it in their own list of inquiries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from sqlalchemy import Connection, Engine, and_, insert, select, update
+
+from socialcredit.errors import NotFound, SocialCreditError
+from socialcredit.store.tables import consents, inquiries
+
+
+class Purpose(StrEnum):
+    credit_decision = "credit_decision"
+    tenancy = "tenancy"
+    employment = "employment"
+    business_partner = "business_partner"
+    procurement = "procurement"
+    court_enforcement = "court_enforcement"
+
+
+@dataclass(frozen=True, slots=True)
+class PurposeRule:
+    """What a purpose may see. Published list entries and the rating are shown for every one."""
+
+    record_detail: bool  # the records behind the report (category, dates, amounts)
+    unpublished_records: bool  # also records past their publication period (not yet deleted)
+    needs_consent: bool
+    description: str
+
+
+PURPOSE_RULES: dict[Purpose, PurposeRule] = {
+    Purpose.credit_decision: PurposeRule(
+        True, False, False, "lending or credit terms: the records in their publication period"
+    ),
+    Purpose.tenancy: PurposeRule(
+        False, False, False, "renting to the subject: list entries and rating only"
+    ),
+    Purpose.employment: PurposeRule(
+        True, False, True, "hiring the subject: only with the subject's consent to this inquirer"
+    ),
+    Purpose.business_partner: PurposeRule(
+        True, False, False, "contracting: the records in their publication period"
+    ),
+    Purpose.procurement: PurposeRule(
+        True, False, False, "awarding public contracts: the records in their publication period"
+    ),
+    Purpose.court_enforcement: PurposeRule(
+        True, True, False, "enforcing a judgment: every record the store still holds"
+    ),
+}
+
+
+class ConsentRequired(SocialCreditError):
+    """The purpose needs the subject's consent and there is none for this inquirer."""
+
+    status: ClassVar[int] = 403
+    code: ClassVar[str] = "consent_required"
+
+
+# --- consents ---------------------------------------------------------------------------------
+
+
+def grant_consent(
+    engine: Engine, *, subject_id: str, inquirer: str, purpose: Purpose = Purpose.employment
+) -> dict[str, Any]:
+    """Record a consent; granting again while one is active keeps the existing one."""
+    now = dt.datetime.now(dt.UTC)
+    with engine.begin() as conn:
+        current = _active(conn, subject_id, inquirer, purpose)
+        if current is None:
+            conn.execute(
+                insert(consents).values(
+                    subject_id=subject_id, inquirer=inquirer, purpose=purpose.value, granted_at=now
+                )
+            )
+            current = _active(conn, subject_id, inquirer, purpose)
+    assert current is not None
+    return current
+
+
+def withdraw_consent(
+    engine: Engine, *, subject_id: str, inquirer: str, purpose: Purpose = Purpose.employment
+) -> dict[str, Any]:
+    with engine.begin() as conn:
+        current = _active(conn, subject_id, inquirer, purpose)
+        if current is None:
+            raise NotFound(f"no active {purpose.value} consent to {inquirer!r}")
+        now = dt.datetime.now(dt.UTC)
+        conn.execute(
+            update(consents)
+            .where(consents.c.consent_id == current["consent_id"])
+            .values(withdrawn_at=now)
+        )
+    return {**current, "withdrawn_at": now}
+
+
+def _active(
+    conn: Connection, subject_id: str, inquirer: str, purpose: Purpose
+) -> dict[str, Any] | None:
+    row = (
+        conn.execute(
+            select(consents)
+            .where(
+                and_(
+                    consents.c.subject_id == subject_id,
+                    consents.c.inquirer == inquirer,
+                    consents.c.purpose == purpose.value,
+                    consents.c.withdrawn_at.is_(None),
+                )
+            )
+            .order_by(consents.c.consent_id.desc())
+            .limit(1)
+        )
+        .mappings()
+        .first()
+    )
+    return None if row is None else dict(row)
+
+
+def has_consent(engine: Engine, *, subject_id: str, inquirer: str, purpose: Purpose) -> bool:
+    with engine.connect() as conn:
+        return _active(conn, subject_id, inquirer, purpose) is not None
+
+
+def list_consents(engine: Engine, subject_id: str) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(consents)
+            .where(consents.c.subject_id == subject_id)
+            .order_by(consents.c.consent_id)
+        ).mappings()
+        return [dict(r) for r in rows]
+
+
+# --- inquiries --------------------------------------------------------------------------------
+
+
+def require_permission(
+    engine: Engine, *, subject_id: str, inquirer: str, purpose: Purpose
+) -> PurposeRule:
+    rule = PURPOSE_RULES[purpose]
+    if rule.needs_consent and not has_consent(
+        engine, subject_id=subject_id, inquirer=inquirer, purpose=purpose
+    ):
+        raise ConsentRequired(
+            f"purpose {purpose.value!r} needs the subject's consent to {inquirer!r}; "
+            "none is recorded (the subject grants it with POST /v1/me/consents)",
+            details={"purpose": purpose.value, "inquirer": inquirer},
+        )
+    return rule
+
+
+def record_inquiry(
+    engine: Engine,
+    *,
+    subject_id: str,
+    key_id: int,
+    inquirer: str,
+    purpose: Purpose,
+    shown: dict[str, Any],
+) -> int:
+    """Commit the inquiry in its own transaction; the report is sent only after this returns."""
+    with engine.begin() as conn:
+        result = conn.execute(
+            insert(inquiries).values(
+                subject_id=subject_id,
+                key_id=key_id,
+                inquirer=inquirer,
+                purpose=purpose.value,
+                shown=shown,
+                at=dt.datetime.now(dt.UTC),
+            )
+        )
+        primary_key = result.inserted_primary_key
+        assert primary_key is not None
+        return int(primary_key[0])
+
+
+def inquiries_about(engine: Engine, subject_id: str) -> list[dict[str, Any]]:
+    """Every inquiry about a subject, newest first: inquirer, purpose, time, what was shown."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                inquiries.c.inquiry_id,
+                inquiries.c.inquirer,
+                inquiries.c.purpose,
+                inquiries.c.shown,
+                inquiries.c.at,
+            )
+            .where(inquiries.c.subject_id == subject_id)
+            .order_by(inquiries.c.at.desc(), inquiries.c.inquiry_id.desc())
+        ).mappings()
+        return [dict(r) for r in rows]

@@ -1,0 +1,182 @@
+"""DuckDB as the derivation engine: attach the store, run the Ibis expressions, write back.
+
+The store is attached through DuckDB's own scanners (SQLite via ``sqlite_scanner``, PostgreSQL
+via ``postgres_scanner``), which ship offline in the ``duckdb_ext`` package and are LOADed from
+its path, never INSTALLed from the network. Nothing user-provided is pasted into SQL: paths and
+connection strings are quoted as SQL string literals, values are bound as parameters.
+"""
+
+from __future__ import annotations
+
+import glob
+import importlib.util
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import ibis
+import pyarrow as pa
+from sqlalchemy.engine import URL, make_url
+
+from socialcredit.errors import ConfigError, StoreError
+from socialcredit.settings import Settings
+from socialcredit.store.engine import normalise_url
+
+Table = Any  # ibis.Table
+
+STORE = "store"  # the attached catalog's name
+
+
+def _extension_path(name: str) -> str:
+    spec = importlib.util.find_spec("duckdb_ext")
+    roots = list(spec.submodule_search_locations or []) if spec else []
+    if not roots:
+        raise ConfigError("the duckdb_ext package (duckdb-ext-sqlite / -postgres) is not installed")
+    root = roots[0]
+    pattern = os.path.join(root, "extensions", "*", "*", f"{name}.duckdb_extension")
+    found = sorted(glob.glob(pattern))
+    if not found:
+        raise ConfigError(
+            f"DuckDB extension {name} not found under {root}: "
+            "install duckdb-ext-sqlite / duckdb-ext-postgres"
+        )
+    return found[-1]
+
+
+def sql_string(value: str) -> str:
+    """A SQL string literal (single quotes doubled): for the few statements without parameters."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _libpq_value(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def libpq_dsn(url: URL) -> str:
+    """A libpq keyword/value connection string from a SQLAlchemy URL (query options included)."""
+    parts: dict[str, str] = {}
+    if url.database:
+        parts["dbname"] = url.database
+    if url.host:
+        parts["host"] = url.host
+    if url.port:
+        parts["port"] = str(url.port)
+    if url.username:
+        parts["user"] = url.username
+    if url.password:
+        parts["password"] = str(url.password)
+    for key, value in url.query.items():
+        parts[key] = value if isinstance(value, str) else value[-1]
+    return " ".join(f"{key}={_libpq_value(value)}" for key, value in parts.items())
+
+
+@dataclass(frozen=True)
+class TableWrite:
+    """Replace ``target`` in the store by ``source`` (a table of this engine) plus constants."""
+
+    target: str
+    source: str
+    columns: Sequence[str]
+    constants: Mapping[str, Any] = field(default_factory=dict)
+    order_by: Sequence[str] = ()
+
+
+class DuckDBEngine:
+    """One DuckDB connection; the Ibis backend over it runs every expression."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._spill = tempfile.mkdtemp(prefix="socialcredit-duckdb-")
+        config: dict[str, Any] = {"temp_directory": self._spill, "preserve_insertion_order": False}
+        if settings.duckdb_threads:
+            config["threads"] = settings.duckdb_threads
+        if settings.duckdb_memory_limit:
+            config["memory_limit"] = settings.duckdb_memory_limit
+        try:
+            self.con = duckdb.connect(config=config)
+        except duckdb.Error as exc:
+            raise ConfigError(f"DuckDB settings refused: {exc}") from exc
+        self.backend = ibis.duckdb.from_connection(self.con)
+        self._schema: str | None = None
+
+    def __enter__(self) -> DuckDBEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.con.close()
+        shutil.rmtree(self._spill, ignore_errors=True)
+
+    # --- the store -----------------------------------------------------------------------
+    def attach(self, url: str) -> None:
+        """Attach the store (SQLite file or PostgreSQL database) as catalog ``store``."""
+        parsed = make_url(normalise_url(url))
+        backend = parsed.get_backend_name()
+        if backend == "sqlite":
+            if not parsed.database or parsed.database == ":memory:":
+                raise ConfigError("derive needs a SQLite file, not an in-memory database")
+            self.con.execute(f"LOAD {sql_string(_extension_path('sqlite_scanner'))}")
+            target, kind, schema = parsed.database, "sqlite", "main"
+        elif backend == "postgresql":
+            self.con.execute(f"LOAD {sql_string(_extension_path('postgres_scanner'))}")
+            target, kind, schema = libpq_dsn(parsed), "postgres", "public"
+        else:
+            raise ConfigError(f"DuckDB cannot attach a {backend!r} store")
+        try:
+            self.con.execute(f"ATTACH {sql_string(target)} AS {STORE} (TYPE {kind})")
+        except duckdb.Error as exc:
+            raise StoreError(f"DuckDB could not attach the store: {exc}") from exc
+        self._schema = schema
+
+    def store_table(self, name: str) -> Table:
+        if self._schema is None:
+            raise StoreError("no store attached")
+        return self.backend.table(name, database=(STORE, self._schema))
+
+    def replace_store_tables(self, writes: Sequence[TableWrite]) -> None:
+        """Delete and refill the given store tables in one transaction (readers never see gaps)."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            for write in writes:
+                self.con.execute(f"DELETE FROM {STORE}.{quote_ident(write.target)}")
+                names = [*write.columns, *write.constants]
+                select = [quote_ident(c) for c in write.columns] + ["?"] * len(write.constants)
+                order = (
+                    " ORDER BY " + ", ".join(quote_ident(c) for c in write.order_by)
+                    if write.order_by
+                    else ""
+                )
+                self.con.execute(
+                    f"INSERT INTO {STORE}.{quote_ident(write.target)} "
+                    f"({', '.join(quote_ident(c) for c in names)}) "
+                    f"SELECT {', '.join(select)} FROM {quote_ident(write.source)}{order}",
+                    list(write.constants.values()),
+                )
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+
+    # --- relations -------------------------------------------------------------------------
+    def from_arrow(self, name: str, data: pa.Table) -> Table:
+        """Register an Arrow table (a slice of the store read elsewhere) as a relation."""
+        return self.backend.create_table(name, data, temp=True, overwrite=True)
+
+    def materialise(self, name: str, expr: Table) -> Table:
+        """Compute an expression once into a temporary table, for the stages that reuse it."""
+        return self.backend.create_table(name, expr, temp=True, overwrite=True)
+
+    def count(self, expr: Table) -> int:
+        return int(self.backend.execute(expr.count()))
+
+    def to_arrow(self, expr: Table) -> pa.Table:
+        return self.backend.to_pyarrow(expr)

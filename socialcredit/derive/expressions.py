@@ -1,0 +1,440 @@
+"""The derivation as relational expressions, written once in Ibis and run by any engine.
+
+Inputs are two relations (``events`` and ``subjects``, either the store's tables or a slice of
+them) plus the policy relations (``policy_tables``). Every stage is a function from relations
+to a relation; an engine decides what to materialise between stages. All score arithmetic is
+integer (engines disagree on decimals); dates are shifted with intervals and cast back to
+dates. The semantics are documented for the public in ``docs/algorithm.md``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import ibis
+from ibis import _
+
+from socialcredit.derive.policy_tables import PolicyRelations
+
+Table = Any  # ibis.Table; Ibis ships no type information
+
+EVENT_COLUMNS = (
+    "seq",
+    "furnisher",
+    "record_id",
+    "action",
+    "subject_id",
+    "category",
+    "decided_on",
+    "document_no",
+    "amount_fen",
+    "ground",
+    "extension_months",
+    "legal_rep_id",
+)
+SUBJECT_COLUMNS = ("subject_id", "kind", "birth_date")
+# Fields an amendment may change (the subject, category and decision date never change).
+AMENDABLE = ("document_no", "amount_fen", "ground", "extension_months", "legal_rep_id")
+
+
+def _day(value: dt.date) -> Any:
+    return ibis.literal(value, type="date")
+
+
+def _plus_days(date: Any, days: Any) -> Any:
+    return (date + days.as_interval("D")).cast("date")
+
+
+def _ymd(date: Any) -> Any:
+    """A date as the integer YYYYMMDD, so that ages are exact integer comparisons."""
+    return date.year() * 10000 + date.month() * 100 + date.day()
+
+
+def _record_key(table: Table) -> Any:
+    return table.furnisher.concat(":", table.record_id)
+
+
+def _trunc_div(value: Any, divisor: int) -> Any:
+    """Integer division truncated toward zero, identical on every engine."""
+    magnitude = (value.abs() // divisor).cast("int64")
+    return ibis.cases((value < 0, -magnitude), else_=magnitude)
+
+
+def record_states(events: Table, subjects: Table, policy: PolicyRelations, as_of: dt.date) -> Table:
+    """One row per (furnisher, record_id) filed on or before ``as_of``, with its status then.
+
+    The result carries more than the stored ``record_states`` (kind, legal_rep_id, extension,
+    polarity, the filing's seq), which later stages use.
+    """
+    day = _day(as_of)
+    known = events.filter(events.decided_on <= day)
+    files = known.filter(known.action == "file").select(
+        "furnisher",
+        "record_id",
+        "subject_id",
+        "category",
+        "decided_on",
+        file_seq=known.seq,
+        **{f"filed_{name}": known[name] for name in AMENDABLE},
+    )
+    amends = known.filter(known.action == "amend")
+    latest_amend = (
+        amends.mutate(
+            amend_rank=ibis.row_number().over(
+                group_by=[amends.furnisher, amends.record_id],
+                order_by=[amends.decided_on.desc(), amends.seq.desc()],
+            )
+        )
+        .filter(_.amend_rank == 0)
+        .select(
+            a_furnisher=_.furnisher,
+            a_record_id=_.record_id,
+            **{f"amended_{name}": _[name] for name in AMENDABLE},
+        )
+    )
+    closing = known.filter(known.action.isin(["revoke", "fulfil"]))
+    closes = closing.group_by(c_furnisher=closing.furnisher, c_record_id=closing.record_id).agg(
+        revoked_on=closing.decided_on.min(where=closing.action == "revoke"),
+        fulfilled_on=closing.decided_on.min(where=closing.action == "fulfil"),
+    )
+    people = subjects.select(
+        s_subject_id=subjects.subject_id, kind=subjects.kind, birth_date=subjects.birth_date
+    )
+
+    joined = (
+        files.left_join(
+            latest_amend,
+            [
+                files.furnisher == latest_amend.a_furnisher,
+                files.record_id == latest_amend.a_record_id,
+            ],
+        )
+        .left_join(closes, [_.furnisher == closes.c_furnisher, _.record_id == closes.c_record_id])
+        .join(policy.categories, _.category == policy.categories.category)
+        .left_join(people, _.subject_id == people.s_subject_id)
+    )
+    rec = joined.mutate(
+        **{
+            name: ibis.coalesce(joined[f"amended_{name}"], joined[f"filed_{name}"])
+            for name in AMENDABLE
+        }
+    )
+    # Defence in depth: a record about a subject under the category's minimum age never counts.
+    old_enough = (
+        rec.min_subject_age.isnull()
+        | rec.birth_date.isnull()
+        | (_ymd(rec.decided_on) - _ymd(rec.birth_date) >= rec.min_subject_age * 10000)
+    )
+    rec = rec.filter(old_enough)
+    publish_until = _plus_days(rec.decided_on, rec.publication_max_days)
+    status = ibis.cases(
+        (rec.revoked_on.notnull(), "revoked"),
+        (rec.fulfilled_on.notnull(), "fulfilled"),
+        (publish_until <= day, "expired"),
+        else_="active",
+    )
+    status_on = ibis.cases(
+        (rec.revoked_on.notnull(), rec.revoked_on),
+        (rec.fulfilled_on.notnull(), rec.fulfilled_on),
+        (publish_until <= day, publish_until),
+        else_=rec.decided_on,
+    )
+    restorable_from = ibis.cases(
+        (rec.polarity == "negative", _plus_days(rec.decided_on, rec.publication_min_days)),
+        else_=ibis.null("date"),
+    )
+    return rec.select(
+        "furnisher",
+        "record_id",
+        "subject_id",
+        "kind",
+        "category",
+        "polarity",
+        "decided_on",
+        "file_seq",
+        *AMENDABLE,
+        "carries_legal_rep",
+        status=status,
+        status_on=status_on,
+        publish_until=publish_until,
+        restorable_from=restorable_from,
+    )
+
+
+def rating_subjects(subjects: Table, policy: PolicyRelations) -> Table:
+    """Every (subject, rating) pair a rating applies to: all subjects of its kind."""
+    models = policy.rating_models
+    return subjects.join(models, subjects.kind == models.subject_kind).select(
+        "subject_id",
+        "rating",
+        "base",
+        "min_score",
+        "max_score",
+        "max_reasons",
+        "lowest_band",
+        "new_band",
+        "new_within_days",
+        "new_min_score",
+        "new_category",
+    )
+
+
+def rating_contributions(records: Table, policy: PolicyRelations, as_of: dt.date) -> Table:
+    """Each active record's points under each rating, after decay (truncated toward zero)."""
+    day = _day(as_of)
+    active = records.filter(records.status == "active")
+    points = policy.rating_points
+    scored = active.join(
+        points, [active.category == points.category, active.kind == points.subject_kind]
+    )
+    aged = scored.mutate(age=day.delta(scored.decided_on, unit="day"))
+    decay = policy.rating_decay
+    stepped = aged.left_join(
+        decay,
+        [aged.rating == decay.rating, aged.age >= decay.from_days, aged.age < decay.until_days],
+    )
+    weighted = stepped.points * ibis.coalesce(stepped.percent, 0)
+    return stepped.select(
+        "subject_id",
+        "rating",
+        "category",
+        "points",
+        "cap",
+        "direct_band",
+        "decided_on",
+        record=_record_key(stepped),
+        contribution=_trunc_div(weighted, 100),
+    )
+
+
+def _category_totals(contributions: Table) -> Table:
+    c = contributions
+    totals = c.group_by("subject_id", "rating", "category", "points", "cap").agg(
+        total=c.contribution.sum(),
+        records=c.record.collect(order_by=[c.decided_on, c.record], where=c.contribution != 0),
+    )
+    capped = ibis.cases(
+        (totals.cap.isnull(), totals.total),
+        (totals.points < 0, ibis.greatest(totals.total, totals.cap)),
+        else_=ibis.least(totals.total, totals.cap),
+    )
+    return totals.mutate(capped=capped.cast("int64"))
+
+
+def _direct_bands(contributions: Table, policy: PolicyRelations) -> Table:
+    """The band forced by active records of direct-band categories (the lowest such band)."""
+    bands = policy.rating_bands
+    forcing = contributions.filter(contributions.direct_band.notnull())
+    forcing = forcing.join(
+        bands, [forcing.rating == bands.rating, forcing.direct_band == bands.band]
+    )
+    worst = forcing.group_by(w_subject_id=forcing.subject_id, w_rating=forcing.rating).agg(
+        worst=forcing.band_min_score.min()
+    )
+    chosen = forcing.join(
+        worst,
+        [
+            forcing.subject_id == worst.w_subject_id,
+            forcing.rating == worst.w_rating,
+            forcing.band_min_score == worst.worst,
+        ],
+    )
+    return chosen.group_by(d_subject_id=chosen.subject_id, d_rating=chosen.rating).agg(
+        direct_band=chosen.direct_band.min(),
+        direct_records=chosen.record.collect(order_by=[chosen.decided_on, chosen.record]),
+    )
+
+
+def _registrations(records: Table, pairs: Table) -> Table:
+    """When each subject was registered, for ratings with a new-subject band."""
+    models = pairs.filter(pairs.new_category.notnull()).select("rating", "new_category").distinct()
+    regs = records.filter(records.status != "revoked")
+    regs = regs.join(models, regs.category == models.new_category)
+    return regs.group_by(r_subject_id=regs.subject_id, r_rating=regs.rating).agg(
+        registered_on=regs.decided_on.min(),
+        registration=_record_key(regs).argmin(regs.decided_on),
+    )
+
+
+def _reasons(totals: Table, banded: Table) -> Table:
+    """Reasons as JSON text: the band reason (if any) first, then the largest category totals."""
+    ranked = totals.filter(totals.capped != 0).mutate(
+        rank=ibis.row_number().over(
+            group_by=[totals.subject_id, totals.rating],
+            order_by=[totals.capped.abs().desc(), totals.category],
+        )
+    )
+    limits = banded.select(
+        l_subject_id=banded.subject_id, l_rating=banded.rating, l_max=banded.max_reasons
+    )
+    ranked = ranked.join(
+        limits, [ranked.subject_id == limits.l_subject_id, ranked.rating == limits.l_rating]
+    )
+    ranked = ranked.filter(ranked.rank < ranked.l_max)
+    category_reasons = ranked.select(
+        "subject_id",
+        "rating",
+        order=ranked.rank.cast("int64"),
+        reason=ibis.struct(
+            {"code": ranked.category, "points": ranked.capped, "records": ranked.records}
+        ).cast("json"),
+    )
+    band_code = ibis.cases((banded.direct_band.notnull(), "direct_band"), else_="new_subject_band")
+    with_band = banded.filter(banded.special_band.notnull())
+    band_reasons = with_band.select(
+        "subject_id",
+        "rating",
+        order=ibis.literal(-1, type="int64"),
+        reason=ibis.struct(
+            {
+                "code": band_code,
+                "band": with_band.special_band,
+                "records": with_band.special_records,
+            }
+        ).cast("json"),
+    )
+    every = category_reasons.union(band_reasons)
+    return every.group_by(x_subject_id=every.subject_id, x_rating=every.rating).agg(
+        reasons=every.reason.collect(order_by=every.order)
+    )
+
+
+def ratings(records: Table, subjects: Table, policy: PolicyRelations, as_of: dt.date) -> Table:
+    """Score, band and reasons per (subject, rating) for every subject a rating applies to."""
+    day = _day(as_of)
+    pairs = rating_subjects(subjects, policy)
+    contributions = rating_contributions(records, policy, as_of)
+    totals = _category_totals(contributions)
+    sums = totals.group_by(t_subject_id=totals.subject_id, t_rating=totals.rating).agg(
+        points=totals.capped.sum()
+    )
+    scored = pairs.left_join(
+        sums, [pairs.subject_id == sums.t_subject_id, pairs.rating == sums.t_rating]
+    )
+    raw = scored.base + ibis.coalesce(scored.points, 0)
+    scored = scored.mutate(
+        score=ibis.greatest(scored.min_score, ibis.least(scored.max_score, raw)).cast("int64")
+    )
+    bands = policy.rating_bands
+    banded = scored.asof_join(
+        bands, on=scored.score >= bands.band_min_score, predicates=scored.rating == bands.rating
+    )
+    direct = _direct_bands(contributions, policy)
+    regs = _registrations(records, pairs)
+    banded = banded.left_join(
+        direct, [banded.subject_id == direct.d_subject_id, banded.rating == direct.d_rating]
+    ).left_join(regs, [_.subject_id == regs.r_subject_id, _.rating == regs.r_rating])
+    is_new = (
+        banded.new_band.notnull()
+        & banded.registered_on.notnull()
+        & (day.delta(banded.registered_on, unit="day") < banded.new_within_days)
+        & (banded.score >= banded.new_min_score)
+    )
+    new_band = ibis.cases((is_new, banded.new_band), else_=ibis.null("string"))
+    banded = banded.mutate(
+        special_band=ibis.coalesce(banded.direct_band, new_band),
+        special_records=ibis.cases(
+            (banded.direct_band.notnull(), banded.direct_records),
+            (is_new, ibis.array([banded.registration])),
+            else_=ibis.null("array<string>"),
+        ),
+    )
+    banded = banded.mutate(band=ibis.coalesce(banded.special_band, banded.band, banded.lowest_band))
+    reasons = _reasons(totals, banded)
+    out = banded.left_join(
+        reasons, [banded.subject_id == reasons.x_subject_id, banded.rating == reasons.x_rating]
+    )
+    empty = ibis.literal([], type="array<json>")
+    return out.select(
+        "subject_id",
+        "rating",
+        "score",
+        "band",
+        reasons=ibis.coalesce(out.reasons, empty).cast("json").cast("string"),
+    )
+
+
+def list_entries(records: Table, policy: PolicyRelations, as_of: dt.date) -> Table:
+    """Entries of every list in force at ``as_of``, one per (list, record)."""
+    day = _day(as_of)
+    active = records.filter(records.status == "active")
+    targets, rules, grounds = policy.list_targets, policy.list_rules, policy.list_no_term_grounds
+    listed = active.join(
+        targets, [active.category == targets.category, active.kind == targets.subject_kind]
+    ).join(rules, _.list_code == rules.list_code)
+    grounds = grounds.select(g_list_code=grounds.list_code, g_ground=grounds.ground)
+    listed = listed.left_join(
+        grounds, [listed.list_code == grounds.g_list_code, listed.ground == grounds.g_ground]
+    )
+    no_term = listed.g_ground.notnull()
+    base_end = _plus_days(listed.decided_on, listed.term_days)
+    months = ibis.greatest(ibis.coalesce(listed.extension_months, 0), 0)
+    extended_end = (base_end + months.as_interval("M")).cast("date")
+    extra_days = ibis.least(extended_end.delta(base_end, unit="day"), listed.max_extension_days)
+    end_on = ibis.cases(
+        (no_term | listed.term_days.isnull(), ibis.null("date")),
+        else_=_plus_days(base_end, extra_days),
+    )
+    entries = listed.select(
+        "list_code",
+        "subject_id",
+        "kind",
+        "furnisher",
+        "record_id",
+        "document_no",
+        start_on=listed.decided_on,
+        end_on=end_on,
+        basis=listed.list_basis,
+    )
+    return entries.filter(
+        (entries.start_on <= day) & (entries.end_on.isnull() | (entries.end_on > day))
+    )
+
+
+def legal_representatives(records: Table) -> Table:
+    """Each organisation's legal representative: from its latest active registration record."""
+    regs = records.filter(
+        (records.status == "active")
+        & records.carries_legal_rep
+        & records.legal_rep_id.notnull()
+        & (records.kind == "org")
+    )
+    latest = regs.mutate(
+        rep_rank=ibis.row_number().over(
+            group_by=regs.subject_id, order_by=[regs.decided_on.desc(), regs.file_seq.desc()]
+        )
+    )
+    latest = latest.filter(latest.rep_rank == 0)
+    return latest.select(org_id=latest.subject_id, rep_id=latest.legal_rep_id)
+
+
+def decisions(entries: Table, representatives: Table, policy: PolicyRelations) -> Table:
+    """Measures in force from list entries through memoranda, extended to legal representatives."""
+    memo = policy.memo_measures
+    acted = entries.join(memo, entries.list_code == memo.list_code)
+    columns = (
+        "measure",
+        "list_code",
+        "effect",
+        "memorandum",
+        "decision_basis",
+        "start_on",
+        "end_on",
+    )
+    own = acted.select("subject_id", *columns, source_subject_id=acted.subject_id)
+    extendable = acted.filter(acted.extends & (acted.kind == "org"))
+    reps = representatives
+    extended = extendable.join(reps, extendable.subject_id == reps.org_id).select(
+        subject_id=reps.rep_id,
+        **{c: extendable[c] for c in columns},
+        source_subject_id=extendable.subject_id,
+    )
+    both = own.union(extended)
+    return both.group_by("subject_id", "measure", "list_code", "source_subject_id").agg(
+        effect=both.effect.min(),
+        memorandum=both.memorandum.min(),
+        basis=both.decision_basis.argmin(both.memorandum),
+        start_on=both.start_on.min(),
+        end_on=ibis.cases((both.end_on.isnull().any(), ibis.null("date")), else_=both.end_on.max()),
+    )

@@ -1,0 +1,89 @@
+"""The derivation's stages in order, materialised once each by an engine.
+
+``derive_relations`` runs over whatever ``events`` / ``subjects`` relations it is given: the
+attached store (a full run) or a slice read by index (incremental runs, replays). The result's
+relations have the stored tables' columns (``STORED``), minus the run-level constants.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from socialcredit.derive import expressions as x
+from socialcredit.derive.engines.duckdb import DuckDBEngine
+from socialcredit.derive.policy_tables import PolicyTables
+from socialcredit.store import tables
+
+Table = Any  # ibis.Table
+Progress = Callable[[str], None]
+
+RUN_CONSTANTS = ("policy_version", "as_of", "run_id")
+
+
+def _stored_columns(table: Any) -> tuple[str, ...]:
+    return tuple(c.name for c in table.columns if c.name not in RUN_CONSTANTS)
+
+
+# Columns each derived table receives from the expressions (the rest are run constants).
+STORED: dict[str, tuple[str, ...]] = {t.name: _stored_columns(t) for t in tables.DERIVED_TABLES}
+PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
+    t.name: tuple(c.name for c in t.primary_key.columns) for t in tables.DERIVED_TABLES
+}
+
+
+@dataclass(frozen=True)
+class Derived:
+    """Materialised results, keyed by the stored table they replace."""
+
+    subjects: Table
+    record_states: Table
+    ratings: Table
+    list_entries: Table
+    decisions: Table
+
+    def by_table(self) -> dict[str, Table]:
+        return {
+            "record_states": self.record_states,
+            "ratings": self.ratings,
+            "list_entries": self.list_entries,
+            "decisions": self.decisions,
+        }
+
+
+def quiet(_: str) -> None:
+    return None
+
+
+def derive_relations(
+    engine: DuckDBEngine,
+    events: Table,
+    subjects: Table,
+    policy: PolicyTables,
+    as_of: dt.date,
+    progress: Progress = quiet,
+) -> Derived:
+    rel = policy.as_ibis()
+    progress("subjects")
+    people = engine.materialise("sc_subjects", subjects.select(*x.SUBJECT_COLUMNS))
+    progress("record states")
+    records = engine.materialise(
+        "sc_records", x.record_states(events.select(*x.EVENT_COLUMNS), people, rel, as_of)
+    )
+    progress("list entries")
+    entries = engine.materialise("sc_entries", x.list_entries(records, rel, as_of))
+    progress("decisions")
+    decisions = engine.materialise(
+        "sc_decisions", x.decisions(entries, x.legal_representatives(records), rel)
+    )
+    progress("ratings")
+    ratings = engine.materialise("sc_ratings", x.ratings(records, people, rel, as_of))
+    return Derived(
+        subjects=people,
+        record_states=records.select(*STORED["record_states"]),
+        ratings=ratings.select(*STORED["ratings"]),
+        list_entries=entries.select(*STORED["list_entries"]),
+        decisions=decisions.select(*STORED["decisions"]),
+    )

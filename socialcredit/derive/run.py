@@ -1,0 +1,303 @@
+"""``derive``: full and incremental runs, with one ``derive_runs`` row per run.
+
+A full run computes everything from the attached store and replaces the derived tables in one
+transaction. An incremental run (the default when the last finished run has the same as-of date
+and policy version) recomputes only the subjects touched by events after that run's
+``high_water_seq``: their events are read by index, derived in memory, and their rows replaced
+in one store transaction. Decisions are replaced by *source* subject, which covers the legal
+representatives of touched organisations (old and new) without recomputing them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import Connection, Engine, delete, insert, select, update
+
+from socialcredit.derive import slices
+from socialcredit.derive.engines.duckdb import DuckDBEngine, TableWrite
+from socialcredit.derive.pipeline import (
+    PRIMARY_KEYS,
+    STORED,
+    Derived,
+    Progress,
+    derive_relations,
+    quiet,
+)
+from socialcredit.derive.policy_tables import PolicyTables, policy_tables
+from socialcredit.derive.worker import run_in_child
+from socialcredit.errors import NotFound
+from socialcredit.settings import Settings
+from socialcredit.store import tables
+from socialcredit.store.engine import is_initialised, make_engine
+from socialcredit.store.policies import policy_in_force
+
+Mode = Literal["full", "incremental"]
+# Above this many touched subjects a full run is cheaper than slicing by index.
+INCREMENTAL_MAX_SUBJECTS = 20_000
+SOURCES = {
+    "record_states": "sc_records",
+    "ratings": "sc_ratings",
+    "list_entries": "sc_entries",
+    "decisions": "sc_decisions",
+}
+
+
+@dataclass(frozen=True)
+class DeriveResult:
+    """What a run did; the counts are the rows it wrote (all rows for a full run)."""
+
+    run_id: int
+    mode: Mode
+    as_of: dt.date
+    policy_version: str
+    high_water_seq: int
+    subjects: int
+    records: int
+    ratings: int
+    list_entries: int
+    decisions: int
+    lists: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["as_of"] = self.as_of.isoformat()
+        return data
+
+
+@dataclass(frozen=True)
+class PreviousRun:
+    run_id: int
+    as_of: dt.date
+    policy_version: str
+    high_water_seq: int
+
+
+def last_finished_run(conn: Connection) -> PreviousRun | None:
+    runs = tables.derive_runs
+    row = conn.execute(
+        select(runs.c.run_id, runs.c.as_of, runs.c.policy_version, runs.c.high_water_seq)
+        .where(runs.c.finished_at.is_not(None))
+        .order_by(runs.c.run_id.desc())
+        .limit(1)
+    ).first()
+    return (
+        None
+        if row is None
+        else PreviousRun(row.run_id, row.as_of, row.policy_version, row.high_water_seq)
+    )
+
+
+def _start_run(engine: Engine, mode: Mode, as_of: dt.date, version: str, high_water: int) -> int:
+    with engine.begin() as conn:
+        key = conn.execute(
+            insert(tables.derive_runs).values(
+                mode=mode,
+                as_of=as_of,
+                policy_version=version,
+                high_water_seq=high_water,
+                subjects=0,
+                started_at=dt.datetime.now(dt.UTC),
+            )
+        ).inserted_primary_key
+        return int(key[0]) if key else 0
+
+
+def _finish_run(conn: Connection, run_id: int, subjects: int, seconds: float) -> None:
+    runs = tables.derive_runs
+    conn.execute(
+        update(runs)
+        .where(runs.c.run_id == run_id)
+        .values(subjects=subjects, finished_at=dt.datetime.now(dt.UTC), seconds=seconds)
+    )
+
+
+def _counts(engine: DuckDBEngine, derived: Derived) -> dict[str, Any]:
+    per_list = engine.to_arrow(derived.list_entries.list_code.value_counts())
+    return {
+        "subjects": engine.count(derived.subjects),
+        "records": engine.count(derived.record_states),
+        "ratings": engine.count(derived.ratings),
+        "list_entries": engine.count(derived.list_entries),
+        "decisions": engine.count(derived.decisions),
+        "lists": dict(
+            sorted(zip(per_list.column(0).to_pylist(), per_list.column(1).to_pylist(), strict=True))
+        ),
+    }
+
+
+def _full(
+    settings: Settings,
+    url: str,
+    run_id: int,
+    as_of: dt.date,
+    policy: PolicyTables,
+    *,
+    progress: Progress,
+) -> dict[str, Any]:
+    """The whole store through an attached engine; returns the counts."""
+    version = policy.version
+    with DuckDBEngine(settings) as duck:
+        duck.attach(url)
+        derived = derive_relations(
+            duck, duck.store_table("events"), duck.store_table("subjects"), policy, as_of, progress
+        )
+        progress("writing to the store")
+        constants = {"policy_version": version, "as_of": as_of, "run_id": run_id}
+        duck.replace_store_tables(
+            [
+                TableWrite(
+                    target=name,
+                    source=SOURCES[name],
+                    columns=STORED[name],
+                    constants={
+                        k: v for k, v in constants.items() if k in tables.metadata.tables[name].c
+                    },
+                    order_by=PRIMARY_KEYS[name],
+                )
+                for name in SOURCES
+            ]
+        )
+        return _counts(duck, derived)
+
+
+def _rows(duck: DuckDBEngine, derived: Derived) -> dict[str, list[dict[str, Any]]]:
+    return {name: duck.to_arrow(rel).to_pylist() for name, rel in derived.by_table().items()}
+
+
+def compute_slice(
+    settings: Settings, piece: slices.Slice, policy: PolicyTables, as_of: dt.date
+) -> dict[str, list[dict[str, Any]]]:
+    """Derive a slice in an in-memory engine; rows per stored table (no run constants)."""
+    with DuckDBEngine(settings) as duck:
+        derived = derive_relations(
+            duck,
+            duck.from_arrow("sc_events_in", piece.events),
+            duck.from_arrow("sc_subjects_in", piece.subjects),
+            policy,
+            as_of,
+        )
+        rows = _rows(duck, derived)
+    for rating in rows["ratings"]:
+        rating["reasons"] = json.loads(rating["reasons"])
+    return rows
+
+
+def _in_chunks(column: Any, values: Sequence[str]) -> list[Any]:
+    return [column.in_(values[i : i + slices.CHUNK]) for i in range(0, len(values), slices.CHUNK)]
+
+
+def _replace_slice(
+    conn: Connection,
+    piece: slices.Slice,
+    rows: Mapping[str, list[dict[str, Any]]],
+    constants: Mapping[str, Any],
+) -> None:
+    touched = sorted(piece.subject_ids)
+    for name in ("record_states", "ratings", "list_entries"):
+        table = tables.metadata.tables[name]
+        for clause in _in_chunks(table.c.subject_id, touched):
+            conn.execute(delete(table).where(clause))
+    # A decision belongs to its source subject; its holder is the source or a named legal rep.
+    holders = sorted(piece.subject_ids | piece.legal_reps_named())
+    d = tables.decisions
+    for holder_clause in _in_chunks(d.c.subject_id, holders):
+        for source_clause in _in_chunks(d.c.source_subject_id, touched):
+            conn.execute(delete(d).where(holder_clause, source_clause))
+    for name, data in rows.items():
+        table = tables.metadata.tables[name]
+        extra = {k: v for k, v in constants.items() if k in table.c}
+        if data:
+            conn.execute(insert(table), [{**row, **extra} for row in data])
+
+
+def _incremental(
+    settings: Settings,
+    engine: Engine,
+    run_id: int,
+    as_of: dt.date,
+    policy: PolicyTables,
+    touched: set[str],
+    progress: Progress,
+) -> dict[str, Any]:
+    progress(f"incremental: {len(touched)} touched subjects")
+    with engine.connect() as conn:
+        piece = slices.load_slice(conn, touched)
+    rows = (
+        compute_slice(settings, piece, policy, as_of) if touched else {name: [] for name in STORED}
+    )
+    constants = {"policy_version": policy.version, "as_of": as_of, "run_id": run_id}
+    progress("writing to the store")
+    with engine.begin() as conn:
+        _replace_slice(conn, piece, rows, constants)
+    return {
+        "subjects": len(piece.subject_ids | piece.legal_reps_named()),
+        "records": len(rows["record_states"]),
+        "ratings": len(rows["ratings"]),
+        "list_entries": len(rows["list_entries"]),
+        "decisions": len(rows["decisions"]),
+        "lists": dict(sorted(Counter(r["list_code"] for r in rows["list_entries"]).items())),
+    }
+
+
+def derive(
+    settings: Settings,
+    *,
+    as_of: dt.date | None = None,
+    full: bool = False,
+    progress: Progress = quiet,
+) -> DeriveResult:
+    """Run the derivation as of ``as_of`` (default today) and record the run."""
+    started = time.perf_counter()
+    day = as_of or dt.date.today()
+    engine = make_engine(settings.db)
+    try:
+        if not is_initialised(engine):
+            raise NotFound("the store is not initialised: run `socialcredit init` first")
+        loaded = policy_in_force(engine, day)
+        version = loaded.policy.version
+        policy = policy_tables(loaded.policy)
+        with engine.connect() as conn:
+            high_water = slices.high_water_seq(conn)
+            previous = last_finished_run(conn)
+            touched = None
+            if (
+                not full
+                and previous is not None
+                and previous.as_of == day
+                and previous.policy_version == version
+            ):
+                touched = slices.touched_subjects(
+                    conn, previous.high_water_seq, limit=INCREMENTAL_MAX_SUBJECTS
+                )
+        mode: Mode = "incremental" if touched is not None else "full"
+        run_id = _start_run(engine, mode, day, version, high_water)
+        if touched is None:
+            url = engine.url.render_as_string(hide_password=False)
+            if engine.dialect.name == "sqlite":  # see worker.py: one SQLite library per process
+                counts = run_in_child(_full, settings, url, run_id, day, policy, progress=progress)
+            else:
+                counts = _full(settings, url, run_id, day, policy, progress=progress)
+        else:
+            counts = _incremental(settings, engine, run_id, day, policy, touched, progress)
+        seconds = round(time.perf_counter() - started, 3)
+        with engine.begin() as conn:
+            _finish_run(conn, run_id, counts["subjects"], seconds)
+        return DeriveResult(
+            run_id=run_id,
+            mode=mode,
+            as_of=day,
+            policy_version=version,
+            high_water_seq=high_water,
+            seconds=seconds,
+            **counts,
+        )
+    finally:
+        engine.dispose()

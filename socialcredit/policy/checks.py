@@ -274,6 +274,13 @@ def _list_problems(policy: Policy) -> Iterator[Problem]:
                 yield Problem((*here, "categories", k), f"{name} names unknown category {code!r}")
                 continue
             covered.update(cat.subject_kinds)
+            longest = (rule.term_days or 0) + rule.max_extension_days
+            if longest > cat.publication_max_days:
+                yield Problem(
+                    (*here, "term_days"),
+                    f"{name}: an entry may last {longest} days, longer than category {code!r} "
+                    f"stays in force (publication_max_days = {cat.publication_max_days})",
+                )
             if cat.polarity != _LIST_POLARITY[rule.kind]:
                 yield Problem(
                     (*here, "categories", k),

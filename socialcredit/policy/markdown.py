@@ -14,11 +14,11 @@ def policy_tables(loaded: LoadedPolicy) -> str:
     header = policy.policy
     parts = [
         f"Policy **{header.version}**, *{header.name}*, in force from {header.effective_from} "
-        f"(file `{loaded.file}`, sha256 `{loaded.sha256[:16]}…`).",
+        f"(`{loaded.file}`).",
         _section(
             "Furnishers",
             ("code", "name", "中文", "legal basis"),
-            [(f.code, f.name, f.name_zh, f.legal_basis) for f in policy.furnishers],
+            [(f"`{f.code}`", f.name, f.name_zh, f.legal_basis) for f in policy.furnishers],
         ),
         _section(
             "Catalogue",
@@ -56,14 +56,17 @@ def policy_tables(loaded: LoadedPolicy) -> str:
         _section(
             "Measures",
             ("code", "kind", "name", "中文", "agency", "legal basis"),
-            [(m.code, m.kind, m.name, m.name_zh, m.agency, m.legal_basis) for m in policy.measures],
+            [
+                (f"`{m.code}`", m.kind, m.name, m.name_zh, m.agency, m.legal_basis)
+                for m in policy.measures
+            ],
         ),
         _section(
             "Memoranda",
             ("code", "name", "lists", "measures", "binds legal rep.", "legal basis"),
             [
                 (
-                    m.code,
+                    f"`{m.code}`",
                     m.name,
                     _codes(m.lists),
                     _codes(m.measures),

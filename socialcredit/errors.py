@@ -1,15 +1,15 @@
 """The one exception tree. Every error carries an HTTP status and a stable code.
 
-    SocialCreditError                 500 internal
-    ├── ConfigError                   500 config_invalid
-    ├── PolicyError                   422 policy_invalid      (file, table, key)
-    ├── InputFileError                400 input_unreadable    (file)
-    ├── ValidationFailed              422 validation_failed   (details)
-    ├── InvalidIdentifier             422 invalid_identifier  (the value, why)
-    ├── NotFound                      404 not_found
-    │   └── UnknownSubject            404 unknown_subject
-    ├── Conflict                      409 conflict
-    └── StoreError                    500 store_error
+SocialCreditError                 500 internal
+├── ConfigError                   500 config_invalid
+├── PolicyError                   422 policy_invalid      (file, table, key)
+├── InputFileError                400 input_unreadable    (file)
+├── ValidationFailed              422 validation_failed   (details)
+├── InvalidIdentifier             422 invalid_identifier  (the value, why)
+├── NotFound                      404 not_found
+│   └── UnknownSubject            404 unknown_subject
+├── Conflict                      409 conflict
+└── StoreError                    500 store_error
 """
 
 from __future__ import annotations
@@ -40,8 +40,10 @@ class PolicyError(SocialCreditError):
 
     def __init__(self, message: str, *, file: str = "", location: str = "") -> None:
         where = ":".join(p for p in (file, location) if p)
-        super().__init__(f"{where}: {message}" if where else message,
-                         details={"file": file, "location": location})
+        super().__init__(
+            f"{where}: {message}" if where else message,
+            details={"file": file, "location": location},
+        )
         self.file = file
         self.location = location
 
@@ -66,8 +68,9 @@ class InvalidIdentifier(SocialCreditError):
     code = "invalid_identifier"
 
     def __init__(self, value: str, reason: str) -> None:
-        super().__init__(f"invalid identifier {value!r}: {reason}",
-                         details={"value": value, "reason": reason})
+        super().__init__(
+            f"invalid identifier {value!r}: {reason}", details={"value": value, "reason": reason}
+        )
         self.value = value
         self.reason = reason
 

@@ -121,13 +121,19 @@ def _check_cached(raw: str, today: dt.date) -> IdCheck:
     if len(value) == 15 and value.isdigit():
         return _check_legacy_ric(raw, value)
     if len(value) != 18:
-        return IdCheck(raw, False, None, None,
-                       f"length {len(value)}: resident IDs and USCCs have 18 characters")
-    # An 18-character value of digits (and a final X) is read as a resident ID first.
+        return IdCheck(
+            raw,
+            False,
+            None,
+            None,
+            f"length {len(value)}: resident IDs and USCCs have 18 characters",
+        )
+    # Digits (and a final X) around a real date are a resident ID and only that: a mistyped
+    # resident ID must never pass as an organisation's code by the 1-in-31 chance of its check.
+    if value[:17].isdigit() and _birth_date(value[6:14]) is not None:
+        return _check_ric(raw, value, today)
     if value[:17].isdigit() and value[6:8] in ("18", "19", "20"):
         person = _check_ric(raw, value, today)
-        if person.valid:
-            return person
         organisation = _check_uscc(raw, value)
         return organisation if organisation.valid else person
     return _check_uscc(raw, value)

@@ -1,4 +1,4 @@
-"""One Settings object, read from SOCIALCREDIT_* environment variables, passed down, never mutated."""
+"""One Settings object from SOCIALCREDIT_* environment variables: passed down, never mutated."""
 
 from __future__ import annotations
 
@@ -14,9 +14,13 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SOCIALCREDIT_", frozen=True, extra="ignore")
 
     db: str = Field(default=DEFAULT_DB_URL, description="SQLAlchemy URL of the store")
-    policy: Path | None = Field(default=None, description="policy TOML; None means the shipped default")
+    policy: Path | None = Field(
+        default=None, description="policy TOML; None means the shipped default"
+    )
     ingest_chunk_rows: int = Field(default=50_000, ge=1, description="rows validated per batch")
-    duckdb_threads: int | None = Field(default=None, ge=1, description="DuckDB threads; None = all cores")
+    duckdb_threads: int | None = Field(
+        default=None, ge=1, description="DuckDB threads; None = all cores"
+    )
     duckdb_memory_limit: str | None = Field(default=None, description="e.g. '8GB'")
 
     def with_db(self, db: str | None) -> Settings:

@@ -27,7 +27,7 @@ def _postgres_reachable() -> str | None:
             conn.execute(text("select 1"))
         engine.dispose()
         return None
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+    except Exception as exc:
         return f"PostgreSQL not reachable at {PG_ADMIN_URL}: {type(exc).__name__}: {exc}"
 
 
@@ -37,8 +37,9 @@ def postgres_unavailable() -> str | None:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path,
-           postgres_unavailable: str | None) -> Iterator[str]:
+def db_url(
+    request: pytest.FixtureRequest, tmp_path: Path, postgres_unavailable: str | None
+) -> Iterator[str]:
     """A store URL for an empty, uninitialised database, on each backend."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'store.db'}"
@@ -92,5 +93,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not any("[postgres" in getattr(r, "nodeid", "") for r in passed):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         if reporter:
-            reporter.write_line("FAILED: SOCIALCREDIT_REQUIRE_POSTGRES=1 but no PostgreSQL test "
-                                "passed", red=True)
+            reporter.write_line(
+                "FAILED: SOCIALCREDIT_REQUIRE_POSTGRES=1 but no PostgreSQL test passed", red=True
+            )

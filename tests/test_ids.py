@@ -32,8 +32,14 @@ def check_json(run, *values: str) -> list[dict[str, object]]:  # type: ignore[no
 )
 def test_valid_identifiers_are_normalised(run, raw: str, scheme: str, normalised: str) -> None:  # type: ignore[no-untyped-def]
     [out] = check_json(run, raw)
-    assert out == {"input": raw, "valid": True, "scheme": scheme, "normalised": normalised,
-                   "error": None, "legacy": False}
+    assert out == {
+        "input": raw,
+        "valid": True,
+        "scheme": scheme,
+        "normalised": normalised,
+        "error": None,
+        "legacy": False,
+    }
 
 
 @pytest.mark.parametrize(
@@ -85,12 +91,17 @@ def test_area_code_that_existed_before_birth_year_is_accepted() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.dates(min_value=__import__("datetime").date(1920, 1, 1),
-                max_value=__import__("datetime").date(2008, 12, 31)),
-       st.integers(min_value=0, max_value=999))
+@given(
+    st.dates(
+        min_value=__import__("datetime").date(1920, 1, 1),
+        max_value=__import__("datetime").date(2008, 12, 31),
+    ),
+    st.integers(min_value=0, max_value=999),
+)
 def test_agrees_with_stdnum_on_current_codes(born, seq: int) -> None:  # type: ignore[no-untyped-def]
-    body = "440304" + born.strftime("%Y%m%d") + f"{seq:03d}"
+    body = "110105" + born.strftime("%Y%m%d") + f"{seq:03d}"  # 朝阳区: a code since 1949
     value = body + ric.calc_check_digit(body + "0")
     assert ids.check(value).valid == ric.is_valid(value) is True
     wrong = body + ("0" if value[-1] != "0" else "1")
-    assert not ids.check(wrong).valid
+    assert not ids.check(wrong).valid  # never rescued as a USCC
+    assert ids.check(wrong).scheme == "cn_ric"

@@ -19,7 +19,9 @@ from socialcredit.settings import Settings
 
 DbOption = Annotated[
     str | None,
-    typer.Option("--db", envvar="SOCIALCREDIT_DB", help="store URL (sqlite:///FILE or postgresql://...)"),
+    typer.Option(
+        "--db", envvar="SOCIALCREDIT_DB", help="store URL (sqlite:///FILE or postgresql://...)"
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
 AsOfOption = Annotated[

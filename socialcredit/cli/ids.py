@@ -21,18 +21,28 @@ def check(
     """Validate and normalise identifiers; exit 1 when any is invalid."""
     results = [identifiers.check(v) for v in values]
     if json_out:
-        print_json([{k: r.to_json()[k] for k in ("input", "valid", "scheme", "normalised", "error",
-                                                  "legacy")} for r in results])
+        print_json(
+            [
+                {
+                    k: r.to_json()[k]
+                    for k in ("input", "valid", "scheme", "normalised", "error", "legacy")
+                }
+                for r in results
+            ]
+        )
     else:
         from rich.console import Console
 
         table = Table("input", "valid", "scheme", "normalised", "detail")
         for r in results:
             detail = r.error or " ".join(
-                x for x in (r.kind, r.birth_date.isoformat() if r.birth_date else "", r.sex or "") if x
+                x
+                for x in (r.kind, r.birth_date.isoformat() if r.birth_date else "", r.sex or "")
+                if x
             )
-            table.add_row(r.input, "yes" if r.valid else "no", r.scheme or "-", r.normalised or "-",
-                          detail)
+            table.add_row(
+                r.input, "yes" if r.valid else "no", r.scheme or "-", r.normalised or "-", detail
+            )
         Console().print(table)
     if not all(r.valid for r in results):
         raise typer.Exit(code=1)

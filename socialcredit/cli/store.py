@@ -16,7 +16,8 @@ from socialcredit.store.policies import save_policy
 def init(
     db: DbOption = None,
     policy: Annotated[
-        Path | None, typer.Option("--policy", help="policy TOML (default: the shipped national policy)")
+        Path | None,
+        typer.Option("--policy", help="policy TOML (default: the shipped national policy)"),
     ] = None,
     json_out: JsonOption = False,
 ) -> None:
@@ -37,8 +38,10 @@ def init(
         print_json(summary)
     else:
         state = "loaded" if added else "already loaded"
-        console.print(f"store ready at {summary['db']}; policy {header.version} "
-                      f"(in force from {header.effective_from}) {state}")
+        console.print(
+            f"store ready at {summary['db']}; policy {header.version} "
+            f"(in force from {header.effective_from}) {state}"
+        )
 
 
 def register(app: typer.Typer) -> None:

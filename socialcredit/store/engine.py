@@ -1,4 +1,4 @@
-"""URL -> SQLAlchemy engine for SQLite (WAL) or PostgreSQL (psycopg 3); schema upgrades via Alembic."""
+"""URL -> SQLAlchemy engine (SQLite in WAL mode, or PostgreSQL via psycopg 3); Alembic upgrades."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def make_engine(url: str) -> Engine:
     url = normalise_url(url)
     try:
         driver = make_url(url).get_backend_name()
-    except Exception as exc:  # noqa: BLE001 - any parse failure is a config error
+    except Exception as exc:
         raise ConfigError(f"not a database URL: {url!r} ({exc})") from exc
     if driver == "sqlite":
         engine = create_engine(url)

@@ -19,8 +19,19 @@ from socialcredit.store.tables import events
 
 # The fields that make an event what it is; recorded_at and batch_id are not part of it.
 EVENT_FIELDS = (
-    "furnisher", "record_id", "action", "subject_id", "subject_name", "category", "decided_on",
-    "document_no", "amount_fen", "ground", "extension_months", "legal_rep_id", "note",
+    "furnisher",
+    "record_id",
+    "action",
+    "subject_id",
+    "subject_name",
+    "category",
+    "decided_on",
+    "document_no",
+    "amount_fen",
+    "ground",
+    "extension_months",
+    "legal_rep_id",
+    "note",
 )
 
 
@@ -28,8 +39,9 @@ def event_key(row: Mapping[str, Any]) -> str:
     parts = []
     for name in EVENT_FIELDS:
         value = row.get(name)
-        parts.append("" if value is None else value.isoformat() if isinstance(value, dt.date)
-                     else str(value))
+        parts.append(
+            "" if value is None else value.isoformat() if isinstance(value, dt.date) else str(value)
+        )
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
@@ -39,14 +51,26 @@ class AppendResult:
     duplicates: int
 
 
-def append_events(conn: Connection, rows: Sequence[Mapping[str, Any]], *, batch_id: int,
-                  recorded_at: dt.datetime | None = None) -> AppendResult:
+def append_events(
+    conn: Connection,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    batch_id: int,
+    recorded_at: dt.datetime | None = None,
+) -> AppendResult:
     """Insert events, skipping those whose event_key is already in the ledger."""
     if not rows:
         return AppendResult(0, 0)
     when = recorded_at or dt.datetime.now(dt.UTC)
-    values = [{**{f: r.get(f) for f in EVENT_FIELDS}, "event_key": r.get("event_key") or event_key(r),
-               "batch_id": batch_id, "recorded_at": when} for r in rows]
+    values = [
+        {
+            **{f: r.get(f) for f in EVENT_FIELDS},
+            "event_key": r.get("event_key") or event_key(r),
+            "batch_id": batch_id,
+            "recorded_at": when,
+        }
+        for r in rows
+    ]
     dialect = conn.dialect.name
     stmt: Any
     if dialect == "postgresql":

@@ -1,4 +1,4 @@
-"""Policy versions in the store: every loaded policy is kept verbatim, so any date can be replayed."""
+"""Policy versions in the store, each kept verbatim so that any date can be replayed."""
 
 from __future__ import annotations
 
@@ -25,10 +25,16 @@ def save_policy(engine: Engine, loaded: LoadedPolicy) -> bool:
                 f"policy version {header.version!r} is already loaded with different content: "
                 "publish a new version instead of changing a published one"
             )
-        conn.execute(insert(policy_versions).values(
-            version=header.version, effective_from=header.effective_from, name=header.name,
-            sha256=loaded.sha256, source=loaded.source, loaded_at=dt.datetime.now(dt.UTC),
-        ))
+        conn.execute(
+            insert(policy_versions).values(
+                version=header.version,
+                effective_from=header.effective_from,
+                name=header.name,
+                sha256=loaded.sha256,
+                source=loaded.source,
+                loaded_at=dt.datetime.now(dt.UTC),
+            )
+        )
     return True
 
 
@@ -42,16 +48,22 @@ def policy_in_force(engine: Engine, as_of: dt.date) -> LoadedPolicy:
             .limit(1)
         ).first()
     if row is None:
-        raise NotFound(f"no policy in force on {as_of.isoformat()}: run `socialcredit init` "
-                       "or load a policy whose effective_from is on or before that date")
+        raise NotFound(
+            f"no policy in force on {as_of.isoformat()}: run `socialcredit init` "
+            "or load a policy whose effective_from is on or before that date"
+        )
     return parse_policy(row.source, file=f"store:policy_versions/{row.version}")
 
 
 def list_versions(engine: Engine) -> list[dict[str, object]]:
     with engine.connect() as conn:
         rows = conn.execute(
-            select(policy_versions.c.version, policy_versions.c.effective_from,
-                   policy_versions.c.name, policy_versions.c.sha256, policy_versions.c.loaded_at)
-            .order_by(policy_versions.c.effective_from)
+            select(
+                policy_versions.c.version,
+                policy_versions.c.effective_from,
+                policy_versions.c.name,
+                policy_versions.c.sha256,
+                policy_versions.c.loaded_at,
+            ).order_by(policy_versions.c.effective_from)
         ).mappings()
         return [dict(r) for r in rows]

@@ -7,7 +7,8 @@ would register them; the derivation then reads the store like it reads any other
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +42,21 @@ def org(n: int) -> str:
     return body + uscc.calc_check_digit(body + "0")
 
 
-def make_store(url: str, policy: Path = POLICY) -> Engine:
+@contextmanager
+def store(url: str) -> Iterator[Engine]:
+    """A short-lived engine: disposed on exit, so no connection outlives its use."""
     engine = make_engine(url)
-    upgrade(engine)
-    save_policy(engine, load_policy(policy))
-    return engine
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def make_store(url: str, policy: Path = POLICY) -> str:
+    with store(url) as engine:
+        upgrade(engine)
+        save_policy(engine, load_policy(policy))
+    return url
 
 
 def _batch(engine: Engine) -> int:
@@ -108,13 +119,14 @@ def event(
     return row
 
 
-def add_events(engine: Engine, rows: Iterable[Mapping[str, Any]]) -> None:
+def add_events(url: str, rows: Iterable[Mapping[str, Any]]) -> None:
     rows = list(rows)
-    _register(
-        engine,
-        [r["subject_id"] for r in rows]
-        + [r["legal_rep_id"] for r in rows if r.get("legal_rep_id")],
-    )
-    batch_id = _batch(engine)
-    with engine.begin() as conn:
-        append_events(conn, rows, batch_id=batch_id)
+    with store(url) as engine:
+        _register(
+            engine,
+            [r["subject_id"] for r in rows]
+            + [r["legal_rep_id"] for r in rows if r.get("legal_rep_id")],
+        )
+        batch_id = _batch(engine)
+        with engine.begin() as conn:
+            append_events(conn, rows, batch_id=batch_id)

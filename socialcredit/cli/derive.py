@@ -1,9 +1,198 @@
-"""CLI commands of the derive group (being built)."""
+"""``socialcredit derive``, ``report ID`` and ``check ID MEASURE``."""
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from socialcredit.cli.common import (
+    AsOfOption,
+    DbOption,
+    JsonOption,
+    command,
+    console,
+    print_json,
+    settings_for,
+)
+from socialcredit.derive.run import derive as run_derive
+from socialcredit.services import check as check_service
+from socialcredit.services import report as report_service
+from socialcredit.store.engine import make_engine
+
+FullOption = Annotated[
+    bool, typer.Option("--full", help="recompute everything (default: incremental when possible)")
+]
+
+
+def derive(
+    db: DbOption = None,
+    as_of: AsOfOption = None,
+    full: FullOption = False,
+    json_out: JsonOption = False,
+) -> None:
+    """Compute record states, ratings, list entries and decisions into the store."""
+    settings = settings_for(db)
+    result = run_derive(
+        settings,
+        as_of=as_of.date() if as_of else None,
+        full=full,
+        progress=lambda stage: console.print(f"[dim]derive:[/] {stage}", highlight=False),
+    )
+    if json_out:
+        print_json(result.to_json())
+        return
+    lists = ", ".join(f"{code} {n}" for code, n in result.lists.items()) or "none"
+    console.print(
+        f"derived as of {result.as_of} with policy {result.policy_version} "
+        f"({result.mode} run {result.run_id}): {result.subjects} subjects, "
+        f"{result.records} records, {result.ratings} ratings, "
+        f"{result.list_entries} list entries ({lists}), {result.decisions} decisions "
+        f"in {result.seconds:.2f} s",
+        highlight=False,
+    )
+
+
+def _table(title: str, *headers: str) -> Table:
+    """A table that folds long cells instead of cutting them: IDs must stay whole."""
+    table = Table(title=title)
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    return table
+
+
+def _text(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def _print_report(data: dict[str, Any]) -> None:
+    out = Console()
+    subject, source = data["subject"], data["source"]
+    out.print(f"[bold]{_text(subject['name'])}[/] {subject['subject_id']} ({subject['kind']})")
+    if source["mode"] == "stored":
+        out.print(
+            f"stored state of run {_text(source['run_id'])}, as of {_text(source['as_of'])}, "
+            f"policy {source['policy_version']}"
+        )
+    else:
+        out.print(f"replayed as of {source['as_of']}, policy {source['policy_version']}")
+    for status, records in data["records"].items():
+        if not records:
+            continue
+        table = _table(
+            f"{status} records",
+            "furnisher",
+            "record",
+            "category",
+            "decided",
+            "document",
+            "amount",
+            "restorable from",
+            "publish until",
+        )
+        for r in records:
+            table.add_row(
+                r["furnisher"],
+                r["record_id"],
+                r["category"],
+                _text(r["decided_on"]),
+                r["document_no"],
+                _text(r["amount"]),
+                _text(r.get("restorable_from")),
+                _text(r.get("publish_until")),
+            )
+        out.print(table)
+    for rating in data["ratings"]:
+        out.print(f"rating {rating['rating']}: score {rating['score']}, band {rating['band']}")
+        for reason in rating["reasons"]:
+            points = f" {reason['points']:+d}" if "points" in reason else ""
+            band = f" band {reason['band']}" if "band" in reason else ""
+            out.print(f"  {reason['code']}{points}{band}: {', '.join(reason['records'])}")
+    if data["list_entries"]:
+        table = _table("list entries", "list", "record", "start", "end", "document", "basis")
+        for e in data["list_entries"]:
+            table.add_row(
+                e["list"],
+                f"{e['furnisher']}:{e['record_id']}",
+                _text(e["start_on"]),
+                _text(e["end_on"]) if e["end_on"] else "no fixed term",
+                e["document_no"],
+                e["basis"],
+            )
+        out.print(table)
+    if data["measures"]:
+        table = _table("measures in force", "measure", "effect", "list", "start", "end", "via")
+        for m in data["measures"]:
+            via = m["via"]
+            table.add_row(
+                m["measure"],
+                m["effect"],
+                m["list"],
+                _text(m["start_on"]),
+                _text(m["end_on"]) if m["end_on"] else "no fixed term",
+                f"{_text(via['name'])} {via['subject_id']}" if via else "-",
+            )
+        out.print(table)
+    else:
+        out.print("no measures in force")
+
+
+def report(
+    subject_id: Annotated[str, typer.Argument(help="resident ID or unified social credit code")],
+    db: DbOption = None,
+    as_of: AsOfOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """A subject's records, ratings, list entries and measures (stored, or replayed --as-of)."""
+    data = report_service.report(
+        settings_for(db), subject_id, as_of=as_of.date() if as_of else None
+    )
+    if json_out:
+        print_json(data)
+    else:
+        _print_report(data)
+
+
+def check(
+    subject_id: Annotated[str, typer.Argument(help="resident ID or unified social credit code")],
+    measure: Annotated[str, typer.Argument(help="measure code, e.g. flight")],
+    db: DbOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Is the subject restricted from (or granted) the measure today?"""
+    engine = make_engine(settings_for(db).db)
+    try:
+        result = check_service.check(engine, subject_id, measure)
+    finally:
+        engine.dispose()
+    if json_out:
+        print_json(result.to_json())
+        return
+    verdict = (
+        "restricted"
+        if result.restricted
+        else "granted"
+        if result.effect == "granted"
+        else "not restricted"
+    )
+    Console().print(
+        f"{result.subject_id} {measure}: {verdict}"
+        + ("" if result.known else " (unknown subject)"),
+        highlight=False,
+    )
+    for e in result.entries:
+        via = f" via {e['via_subject']}" if e["via_subject"] else ""
+        Console().print(
+            f"  {e['list']} from {e['start_on']} until "
+            f"{e['end_on'] or 'lifted'}{via}: {e['document_no']}; {e['basis']}",
+            highlight=False,
+        )
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the app."""
+    command(app, "derive")(derive)
+    command(app, "report")(report)
+    command(app, "check")(check)

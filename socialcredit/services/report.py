@@ -1,0 +1,222 @@
+"""A subject's full report for the operator: records, ratings, list entries, measures in force.
+
+Two sources: the stored derived state (what the last run wrote, and which run that was), or a
+replay as of any date, which runs the same expressions over the subject's events and those of
+the organisations it represents, without writing anything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select
+
+from socialcredit import ids
+from socialcredit.derive import slices
+from socialcredit.derive.policy_tables import policy_tables
+from socialcredit.derive.run import compute_slice
+from socialcredit.errors import UnknownSubject
+from socialcredit.policy.load import parse_policy
+from socialcredit.policy.schema import Policy
+from socialcredit.services.check import latest_run
+from socialcredit.settings import Settings
+from socialcredit.store.engine import make_engine
+from socialcredit.store.policies import policy_in_force
+from socialcredit.store.tables import (
+    decisions,
+    list_entries,
+    policy_versions,
+    ratings,
+    record_states,
+    subjects,
+)
+
+STATUSES = ("active", "expired", "revoked", "fulfilled")
+
+
+def _policy_version(conn: Connection, version: str) -> Policy | None:
+    source = conn.execute(
+        select(policy_versions.c.source).where(policy_versions.c.version == version)
+    ).scalar_one_or_none()
+    return None if source is None else parse_policy(source, f"store:{version}").policy
+
+
+def _rows(conn: Connection, table: Any, subject_id: str) -> list[dict[str, Any]]:
+    return [
+        dict(r)
+        for r in conn.execute(select(table).where(table.c.subject_id == subject_id)).mappings()
+    ]
+
+
+def _yuan(fen: int | None) -> str | None:
+    return None if fen is None else f"{Decimal(fen) / 100:.2f}"
+
+
+def _records(rows: list[dict[str, Any]], policy: Policy) -> dict[str, list[dict[str, Any]]]:
+    grouped: dict[str, list[dict[str, Any]]] = {status: [] for status in STATUSES}
+    for row in sorted(rows, key=lambda r: (r["decided_on"], r["furnisher"], r["record_id"])):
+        category = policy.category(row["category"])
+        item = {
+            "furnisher": row["furnisher"],
+            "record_id": row["record_id"],
+            "category": row["category"],
+            "category_name": category.name if category else None,
+            "decided_on": row["decided_on"],
+            "document_no": row["document_no"],
+            "amount": _yuan(row["amount_fen"]),
+            "ground": row["ground"],
+            "status_on": row["status_on"],
+        }
+        if category is not None and category.polarity == "negative":
+            item["restorable_from"] = row["restorable_from"]
+            item["publish_until"] = row["publish_until"]
+        grouped.setdefault(row["status"], []).append(item)
+    return grouped
+
+
+def _names(conn: Connection, subject_ids: set[str]) -> dict[str, str]:
+    if not subject_ids:
+        return {}
+    rows = conn.execute(
+        select(subjects.c.subject_id, subjects.c.name).where(
+            subjects.c.subject_id.in_(sorted(subject_ids))
+        )
+    ).all()
+    return {r.subject_id: r.name for r in rows}
+
+
+def _assemble(
+    conn: Connection,
+    subject: dict[str, Any],
+    source: dict[str, Any],
+    policy: Policy,
+    derived: dict[str, list[dict[str, Any]]],
+) -> dict[str, Any]:
+    subject_id = subject["subject_id"]
+    vias = {d["source_subject_id"] for d in derived["decisions"]} - {subject_id}
+    names = _names(conn, vias)
+    measures = []
+    for d in sorted(derived["decisions"], key=lambda d: (d["measure"], d["list_code"])):
+        measure = policy.measure(d["measure"])
+        via = d["source_subject_id"]
+        measures.append(
+            {
+                "measure": d["measure"],
+                "measure_name": measure.name if measure else None,
+                "effect": d["effect"],
+                "list": d["list_code"],
+                "memorandum": d["memorandum"],
+                "start_on": d["start_on"],
+                "end_on": d["end_on"],
+                "basis": d["basis"],
+                "via": None if via == subject_id else {"subject_id": via, "name": names.get(via)},
+            }
+        )
+    return {
+        "subject": subject,
+        "source": source,
+        "records": _records(derived["record_states"], policy),
+        "ratings": [
+            {"rating": r["rating"], "score": r["score"], "band": r["band"], "reasons": r["reasons"]}
+            for r in sorted(derived["ratings"], key=lambda r: r["rating"])
+        ],
+        "list_entries": [
+            {
+                "list": e["list_code"],
+                "furnisher": e["furnisher"],
+                "record_id": e["record_id"],
+                "start_on": e["start_on"],
+                "end_on": e["end_on"],
+                "basis": e["basis"],
+                "document_no": e["document_no"],
+            }
+            for e in sorted(derived["list_entries"], key=lambda e: (e["list_code"], e["start_on"]))
+        ],
+        "measures": measures,
+    }
+
+
+def _subject(conn: Connection, subject_id: str) -> dict[str, Any]:
+    row = (
+        conn.execute(select(subjects).where(subjects.c.subject_id == subject_id)).mappings().first()
+    )
+    if row is not None:
+        return {k: row[k] for k in ("subject_id", "scheme", "kind", "name", "birth_date", "sex")}
+    # A legal representative may hold extended measures without being registered.
+    held = conn.execute(
+        select(decisions.c.subject_id).where(decisions.c.subject_id == subject_id).limit(1)
+    ).first()
+    if held is None:
+        raise UnknownSubject(f"unknown_subject: {subject_id} is not in the store")
+    check = ids.check(subject_id)
+    return {
+        "subject_id": subject_id,
+        "scheme": check.scheme,
+        "kind": check.kind,
+        "name": None,
+        "birth_date": check.birth_date,
+        "sex": check.sex,
+    }
+
+
+def stored_report(engine: Engine, subject_id: str) -> dict[str, Any]:
+    """The report from the derived tables, as the last run left them."""
+    with engine.connect() as conn:
+        subject = _subject(conn, subject_id)
+        run = latest_run(conn)
+        policy = _policy_version(conn, run.policy_version) if run else None
+        if policy is None:
+            policy = policy_in_force(engine, dt.date.today()).policy
+        derived = {
+            name: _rows(conn, table, subject_id)
+            for name, table in (
+                ("record_states", record_states),
+                ("ratings", ratings),
+                ("list_entries", list_entries),
+                ("decisions", decisions),
+            )
+        }
+        source = {
+            "mode": "stored",
+            "run_id": run.run_id if run else None,
+            "as_of": run.as_of if run else None,
+            "policy_version": policy.version,
+        }
+        return _assemble(conn, subject, source, policy, derived)
+
+
+def replay_report(
+    settings: Settings, engine: Engine, subject_id: str, as_of: dt.date
+) -> dict[str, Any]:
+    """The report as of any date: the same expressions over this subject's slice of the ledger."""
+    policy = policy_in_force(engine, as_of).policy
+    with engine.connect() as conn:
+        subject = _subject(conn, subject_id)
+        scope = {subject_id} | slices.represented_orgs(conn, [subject_id])
+        piece = slices.load_slice(conn, scope)
+        computed = compute_slice(settings, piece, policy_tables(policy), as_of)
+        derived = {
+            name: [r for r in rows if r["subject_id"] == subject_id]
+            for name, rows in computed.items()
+        }
+        source = {
+            "mode": "replay",
+            "run_id": None,
+            "as_of": as_of,
+            "policy_version": policy.version,
+        }
+        return _assemble(conn, subject, source, policy, derived)
+
+
+def report(settings: Settings, raw_id: str, *, as_of: dt.date | None = None) -> dict[str, Any]:
+    """Stored state without ``as_of``; a replay with it. Raises for invalid or unknown IDs."""
+    subject_id = ids.require_valid(raw_id).normalised or raw_id
+    engine = make_engine(settings.db)
+    try:
+        if as_of is None:
+            return stored_report(engine, subject_id)
+        return replay_report(settings, engine, subject_id, as_of)
+    finally:
+        engine.dispose()

@@ -1,0 +1,128 @@
+"""``report`` and ``check`` through the CLI: output, and every error case with its exit code."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from derive_support import add_events, event, make_store, org, person
+
+TODAY = dt.date.today()
+
+
+def _store(url: str) -> tuple[str, str, str]:
+    subject, rep, company = person(1), person(2), org(1)
+    make_store(url)
+    add_events(
+        url,
+        [
+            event(
+                "market",
+                "reg",
+                company,
+                "registration.basic",
+                TODAY - dt.timedelta(days=800),
+                legal_rep_id=rep,
+            ),
+            event(
+                "court",
+                "c-org",
+                company,
+                "court.dishonest_defaulter",
+                TODAY - dt.timedelta(days=10),
+                amount_fen=123456,
+            ),
+            event("tax", "t1", subject, "admin.penalty_general", TODAY - dt.timedelta(days=2000)),
+            event("tax", "t2", subject, "tax.major_violation", TODAY - dt.timedelta(days=20)),
+        ],
+    )
+    return subject, rep, company
+
+
+def test_report_shows_records_ratings_entries_and_measures(db_url: str, run: Any) -> None:
+    subject, rep, company = _store(db_url)
+    derived = json.loads(run("derive", "--db", db_url, "--json").stdout)
+
+    data = json.loads(run("report", company, "--db", db_url, "--json").stdout)
+    assert data["source"] == {
+        "mode": "stored",
+        "run_id": derived["run_id"],
+        "as_of": TODAY.isoformat(),
+        "policy_version": "derive-test-1",
+    }
+    assert data["subject"]["kind"] == "org" and data["subject"]["subject_id"] == company
+    (court,) = data["records"]["active"][1:]
+    assert court["amount"] == "1234.56" and court["document_no"] == "DOC-c-org"
+    assert (
+        court["publish_until"]
+        == (TODAY - dt.timedelta(days=10) + dt.timedelta(days=1825)).isoformat()
+    )
+    assert court["restorable_from"] == (TODAY + dt.timedelta(days=355)).isoformat()
+    assert "restorable_from" not in data["records"]["active"][0]  # registration: not adverse
+    assert [(r["rating"], r["score"], r["band"]) for r in data["ratings"]] == [
+        ("org_grade", 50, "C")
+    ]
+    assert [e["list"] for e in data["list_entries"]] == ["court_defaulters"]
+
+    person_report = json.loads(run("report", subject, "--db", db_url, "--json").stdout)
+    assert [r["record_id"] for r in person_report["records"]["expired"]] == ["t1"]
+    assert [r["record_id"] for r in person_report["records"]["active"]] == ["t2"]
+    assert {m["measure"] for m in person_report["measures"]} == {"public_tender"}
+
+    rep_report = json.loads(run("report", rep, "--db", db_url, "--json").stdout)
+    assert [(m["measure"], m["via"]["subject_id"]) for m in rep_report["measures"]] == [
+        ("flight", company)
+    ]
+    human = run("report", rep, "--db", db_url).stdout
+    assert "flight" in human and "measures in force" in human
+    assert company in "".join(ch for ch in human if ch.isalnum())  # long cells fold, never cut
+
+
+def test_check_answers_restricted_granted_and_unknown(db_url: str, run: Any) -> None:
+    subject, _, company = _store(db_url)
+    run("derive", "--db", db_url)
+    answer = json.loads(run("check", company, "flight", "--db", db_url, "--json").stdout)
+    assert answer["restricted"] is True and answer["known"] is True
+    assert answer["entries"][0]["document_no"] == "DOC-c-org"
+    assert answer["policy_version"] == "derive-test-1" and answer["as_of"] == TODAY.isoformat()
+    free = json.loads(run("check", subject, "flight", "--db", db_url, "--json").stdout)
+    assert free == {**free, "restricted": False, "effect": None, "entries": [], "known": True}
+    stranger = person(77)
+    unknown = run("check", stranger, "flight", "--db", db_url, "--json")
+    assert unknown.exit_code == 0
+    assert json.loads(unknown.stdout)["known"] is False
+    assert json.loads(unknown.stdout)["restricted"] is False
+
+    add_events(db_url, [event("tax", "grade", company, "tax.grade_a", TODAY)])
+    run("derive", "--db", db_url)
+    reward = json.loads(run("check", company, "fast_track", "--db", db_url, "--json").stdout)
+    assert reward["effect"] == "granted" and reward["restricted"] is False
+    assert "restricted" in run("check", company, "flight", "--db", db_url).stdout
+
+
+def test_errors_exit_2_with_the_specific_reason(db_url: str, run: Any) -> None:
+    subject, _, _ = _store(db_url)
+    run("derive", "--db", db_url)
+    bad_id = subject[:-1] + ("0" if subject[-1] != "0" else "1")
+
+    result = run("check", subject, "teleport", "--db", db_url, ok=False)
+    assert result.exit_code == 2
+    assert "unknown measure 'teleport'" in result.stderr
+    assert "fast_track, flight, public_tender" in result.stderr
+
+    for args in (("check", bad_id, "flight"), ("report", bad_id)):
+        result = run(*args, "--db", db_url, ok=False)
+        assert result.exit_code == 2, args
+        assert "check character" in result.stderr, args
+
+    result = run("report", "12345", "--db", db_url, ok=False)
+    assert result.exit_code == 2 and "length 5" in result.stderr
+
+    result = run("report", person(88), "--db", db_url, ok=False)
+    assert result.exit_code == 2 and "unknown_subject" in result.stderr
+
+
+def test_derive_refuses_an_uninitialised_store(db_url: str, run: Any) -> None:
+    result = run("derive", "--db", db_url, ok=False)
+    assert result.exit_code == 2 and "socialcredit init" in result.stderr

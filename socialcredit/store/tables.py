@@ -78,6 +78,7 @@ subjects = Table(
     Column("sex", String(1)),
     Column("first_seen", DateTime(timezone=True), nullable=False),
     Index("ix_subjects_name", "name"),
+    Index("ix_subjects_name_pinyin", "name_pinyin"),  # review candidates that sound the same
 )
 
 events = Table(
@@ -128,6 +129,7 @@ review_queue = Table(
     Column("resolved_subject_id", ID),
     Column("resolved_by", Text),
     Column("resolved_at", DateTime(timezone=True)),
+    Column("note", Text),  # why a review was rejected
     Index("ix_review_queue_status", "status"),
 )
 

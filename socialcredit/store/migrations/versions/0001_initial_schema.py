@@ -214,6 +214,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("subjects", schema=None) as batch_op:
         batch_op.create_index("ix_subjects_name", ["name"], unique=False)
+        batch_op.create_index("ix_subjects_name_pinyin", ["name_pinyin"], unique=False)
 
     op.create_table(
         "events",
@@ -317,6 +318,7 @@ def upgrade() -> None:
         sa.Column("resolved_subject_id", sa.String(length=32), nullable=True),
         sa.Column("resolved_by", sa.Text(), nullable=True),
         sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("note", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(
             ["quarantine_id"],
             ["quarantine.quarantine_id"],
@@ -350,6 +352,7 @@ def downgrade() -> None:
 
     op.drop_table("events")
     with op.batch_alter_table("subjects", schema=None) as batch_op:
+        batch_op.drop_index("ix_subjects_name_pinyin")
         batch_op.drop_index("ix_subjects_name")
 
     op.drop_table("subjects")

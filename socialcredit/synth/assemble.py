@@ -2,18 +2,19 @@
 
 Good rows go in decision-date order (so a follow-up comes after its original); bad rows are
 scattered at random positions; a duplicate lands somewhere after the row it repeats. All files
-are laid out with one sort and one copy of the rows.
+are laid out with one sort and one copy of the columns they write.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from socialcredit.synth.catalogue import FURNISHERS
-from socialcredit.synth.table import Rows, concat, cut, size, take
+from socialcredit.synth.table import FIELDS, Rows, cut, size
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,22 +63,33 @@ def _truth(furnisher: str, rows: Rows) -> FurnisherFile:
     )
 
 
+def _gather(parts: list[Rows], name: str, slots: list[NDArray[np.int64]]) -> NDArray[Any]:
+    """One column of all parts, each row written straight into its slot in file order."""
+    columns = [p[name] for p in parts]
+    out = np.empty(sum(len(c) for c in columns), dtype=np.result_type(*columns))
+    for column, slot in zip(columns, slots, strict=True):
+        out[slot] = column
+    return out
+
+
 def lay_out(good: Rows, bad: Rows, dups: Rows, rng: np.random.Generator) -> list[FurnisherFile]:
-    """Every furnisher's file, in FURNISHERS order."""
-    rows = concat([good, bad, dups])
-    part = np.repeat([0, 1, 2], [size(good), size(bad), size(dups)])
+    """Every furnisher's file, in FURNISHERS order: one sort, one copy of the written columns."""
+    parts = [good, bad, dups]
+    part = np.repeat([0, 1, 2], [size(p) for p in parts])
     position = np.array([FURNISHERS.index(f) for f in sorted(FURNISHERS)])
-    code = position[np.searchsorted(np.array(sorted(FURNISHERS)), rows["_furnisher"])]
-    key = np.zeros(size(rows))
-    day = np.zeros(size(rows), dtype=np.int64)
-    valid = part == 0  # only good rows are sure to carry real dates
-    day[valid] = rows["decided_on"][valid].astype("datetime64[D]").astype(np.int64)
+    furnisher = np.concatenate([p["_furnisher"] for p in parts])
+    code = position[np.searchsorted(np.array(sorted(FURNISHERS)), furnisher)]
+    day = np.concatenate([p["_day"] for p in parts])
+    serial = np.concatenate([p["_row"] for p in parts])
+    key = np.zeros(len(part))
     for i in range(len(FURNISHERS)):
         g, b, d = (np.flatnonzero((code == i) & (part == p)) for p in (0, 1, 2))
-        key[np.concatenate([g, b, d])] = _keys(
-            day[g], rows["_row"][g], len(b), rows["_row"][d], rng
-        )
+        key[np.concatenate([g, b, d])] = _keys(day[g], serial[g], len(b), serial[d], rng)
     order = np.lexsort((key, code))
-    rows = take(rows, order)
+    slot = np.empty(len(order), dtype=np.int64)
+    slot[order] = np.arange(len(order))
+    bounds = np.cumsum([0, *(size(p) for p in parts)])
+    slots = [slot[bounds[k] : bounds[k + 1]] for k in range(len(parts))]
+    rows = {name: _gather(parts, name, slots) for name in (*FIELDS, "_bad", "_dup", "_row")}
     ends = np.searchsorted(code[order], np.arange(len(FURNISHERS) + 1))
     return [_truth(f, cut(rows, int(ends[i]), int(ends[i + 1]))) for i, f in enumerate(FURNISHERS)]

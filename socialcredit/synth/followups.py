@@ -24,12 +24,11 @@ _FULFIL_NOTE: dict[str, str] = {
 
 
 def _later(
-    decided: NDArray[np.str_], today: np.datetime64, rng: np.random.Generator
-) -> NDArray[np.str_]:
-    day = decided.astype("datetime64[D]")
-    gap = np.minimum((today - day).astype(np.int64), MAX_GAP_DAYS)  # >= 1: originals end yesterday
-    offset = 1 + (rng.random(len(day)) * gap).astype(np.int64)
-    return iso_dates(day + offset.astype("timedelta64[D]"))
+    days: NDArray[np.int64], today: np.datetime64, rng: np.random.Generator
+) -> NDArray[np.int64]:
+    """Days after the originals' (given as days since 1970), at most today."""
+    gap = np.minimum(today.astype(np.int64) - days, MAX_GAP_DAYS)  # >= 1: originals end yesterday
+    return np.asarray(days + 1 + (rng.random(len(days)) * gap).astype(np.int64), dtype=np.int64)
 
 
 def _amend(rows: Rows, rng: np.random.Generator) -> None:
@@ -80,7 +79,8 @@ def follow_ups(
         rows = take(originals, index)
         count = len(index)
         rows["action"] = np.full(count, action)
-        rows["decided_on"] = _later(rows["decided_on"], today, rng)
+        rows["_day"] = _later(rows["_day"], today, rng)
+        rows["decided_on"] = iso_dates(rows["_day"].astype("datetime64[D]"))
         if action == "fulfil":
             rows["note"] = np.full(count, _FULFIL_NOTE.get(category, "已履行"))
         elif action == "revoke":

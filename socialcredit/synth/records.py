@@ -133,6 +133,7 @@ def originals(
         _furnisher=np.array(spec.furnishers)[which],
         _kind=kind,
         _subject=subjects,
+        _day=day.astype(np.int64),
     )
     document = np.empty(n, dtype="U40")
     for i, code in enumerate(spec.furnishers):

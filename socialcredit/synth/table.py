@@ -30,7 +30,7 @@ FIELDS: tuple[str, ...] = (
 )
 # Bookkeeping: furnisher code, subject kind, subject index, locked (never followed up, never
 # re-sent as a duplicate), bad-row reason code ("" for good rows), duplicate flag, and the
-# serial of a good row (a duplicate keeps the serial of the row it repeats).
+# serial of a good row (a duplicate keeps the serial of the row it repeats), and the day.
 INTERNAL: dict[str, Any] = {
     "_furnisher": "",
     "_kind": "",
@@ -39,6 +39,7 @@ INTERNAL: dict[str, Any] = {
     "_bad": "",
     "_dup": False,
     "_row": -1,
+    "_day": -1,  # decided_on as days since 1970 (good rows), to sort without parsing dates
 }
 
 

@@ -1,9 +1,230 @@
-"""CLI commands of the ingest group (being built)."""
+"""``socialcredit ingest``, ``review list/resolve/reject`` and ``quarantine export``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from socialcredit.cli.common import DbOption, JsonOption, command, console, print_json, settings_for
+from socialcredit.ingest import quarantine, review
+from socialcredit.ingest.pipeline import ingest_files
+from socialcredit.ingest.summary import RunSummary
+from socialcredit.store.engine import make_engine
+
+review_app = typer.Typer(help="The identity review queue: rows held for a missing or bad ID.")
+quarantine_app = typer.Typer(help="Rows rejected by ingestion, with their reasons.")
+
+
+class BarProgress:
+    """Rows read, as a Rich bar on stderr (bytes of the file as the bar's measure for text)."""
+
+    def __init__(self) -> None:
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rows]:,} rows"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=not console.is_terminal,
+        )
+        self.task: TaskID | None = None
+        self.rows = 0
+
+    def start(self, file: str, total: int, unit: str) -> None:
+        self.bar.start()
+        self.rows = 0
+        self.task = self.bar.add_task(Path(file).name, total=total or None, rows=0)
+
+    def advance(self, position: int, rows: int) -> None:
+        self.rows += rows
+        if self.task is not None:
+            self.bar.update(self.task, completed=position, rows=self.rows)
+
+    def finish(self) -> None:
+        self.bar.stop()
+
+
+def ingest(
+    files: Annotated[
+        list[Path], typer.Argument(help="furnisher files: .csv .txt .jsonl .ndjson .parquet .xlsx")
+    ],
+    furnisher: Annotated[str, typer.Option("--furnisher", help="furnisher code, e.g. court")],
+    db: DbOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Validate furnisher files and append their records to the ledger (one batch per run)."""
+    settings = settings_for(db)
+    engine = make_engine(settings.db)
+    progress = BarProgress()
+    try:
+        summary = ingest_files(
+            engine,
+            files,
+            furnisher=furnisher,
+            chunk_rows=settings.ingest_chunk_rows,
+            progress=progress,
+        )
+    finally:
+        progress.finish()
+        engine.dispose()
+    if json_out:
+        print_json(summary.to_json())
+    else:
+        _print_summary(summary)
+
+
+def _print_summary(summary: RunSummary) -> None:
+    table = Table(
+        "file",
+        "read",
+        "accepted",
+        "quarantined",
+        "duplicates",
+        "review",
+        title=f"batch {summary.batch_id} ({summary.furnisher})",
+    )
+    for f in summary.files:
+        table.add_row(
+            f.file, *(f"{v:,}" for v in (f.read, f.accepted, f.quarantined, f.duplicates, f.review))
+        )
+    t = summary.totals
+    if len(summary.files) > 1:
+        table.add_row(
+            "total",
+            *(f"{v:,}" for v in (t.read, t.accepted, t.quarantined, t.duplicates, t.review)),
+        )
+    console.print(table)
+    for code, count in sorted(t.reasons.items()):
+        console.print(f"  {code}: {count:,}")
+    for warning in t.warnings:
+        console.print(f"[yellow]warning[/]: {warning}", highlight=False)
+    console.print(
+        f"batch {summary.batch_id}: read {t.read:,} = accepted {t.accepted:,} + "
+        f"quarantined {t.quarantined:,} + duplicates {t.duplicates:,}; "
+        f"{t.review:,} held for review ({summary.seconds:.1f} s)",
+        highlight=False,
+    )
+
+
+@command(review_app, "list")
+def review_list(
+    status: Annotated[
+        str | None, typer.Option("--status", help="open, resolved or rejected; empty for all")
+    ] = "open",
+    db: DbOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Rows held for their identifier, with same-name candidate subjects."""
+    engine = make_engine(settings_for(db).db)
+    try:
+        rows = review.list_reviews(engine, status or None)
+    finally:
+        engine.dispose()
+    if json_out:
+        print_json(rows)
+        return
+    table = Table("review", "status", "name", "given ID", "record", "reason", "candidates")
+    for r in rows:
+        cands = (
+            "\n".join(
+                f"{c['subject_id']} {c['kind']} {c['birth_date'] or ''} ({c['match']})"
+                for c in r["candidates"]
+            )
+            or "-"
+        )
+        table.add_row(
+            str(r["review_id"]),
+            r["status"],
+            r["subject_name"] or "-",
+            r["subject_id_given"] or "-",
+            f"{r['source']} row {r['row_no']}",
+            r["reason_code"],
+            cands,
+        )
+    console.print(table)
+
+
+@command(review_app, "resolve")
+def review_resolve(
+    review_id: Annotated[int, typer.Argument(help="the review's number")],
+    subject: Annotated[str, typer.Option("--subject", help="the subject's valid ID")],
+    by: Annotated[str, typer.Option("--by", help="who decided")],
+    db: DbOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Append the held row as an event about SUBJECT (re-validated; refused if it would fail)."""
+    engine = make_engine(settings_for(db).db)
+    try:
+        result = review.resolve(engine, review_id, subject, by=by)
+    finally:
+        engine.dispose()
+    _print_result(
+        result,
+        json_out,
+        f"review {review_id} resolved: record {result['record_id']} appended about "
+        f"{result['subject_id']} (batch {result['batch_id']})",
+    )
+
+
+@command(review_app, "reject")
+def review_reject(
+    review_id: Annotated[int, typer.Argument(help="the review's number")],
+    by: Annotated[str, typer.Option("--by", help="who decided")],
+    reason: Annotated[str, typer.Option("--reason", help="why the row is rejected")],
+    db: DbOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Close a review without an event; the row stays in the quarantine."""
+    engine = make_engine(settings_for(db).db)
+    try:
+        result = review.reject(engine, review_id, by=by, reason=reason)
+    finally:
+        engine.dispose()
+    _print_result(result, json_out, f"review {review_id} rejected")
+
+
+def _print_result(result: dict[str, Any], json_out: bool, line: str) -> None:
+    if json_out:
+        print_json(result)
+        return
+    console.print(line, highlight=False)
+    for warning in result.get("warnings", []):
+        console.print(f"[yellow]warning[/]: {warning}", highlight=False)
+
+
+@command(quarantine_app, "export")
+def quarantine_export(
+    out: Annotated[Path, typer.Option("--out", help="CSV file to write")],
+    batch: Annotated[int | None, typer.Option("--batch", help="only this batch")] = None,
+    db: DbOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Write the rejection report: file, row, field, value, reason_code, reason."""
+    engine = make_engine(settings_for(db).db)
+    try:
+        count = quarantine.export_csv(engine, out, batch_id=batch)
+    finally:
+        engine.dispose()
+    if json_out:
+        print_json({"out": out, "rows": count, "batch_id": batch})
+    else:
+        console.print(f"wrote {count:,} rejected rows to {out}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the app."""
+    command(app, "ingest")(ingest)
+    app.add_typer(review_app, name="review")
+    app.add_typer(quarantine_app, name="quarantine")

@@ -2,18 +2,22 @@
 
 An event's identity is the sha256 of its content (``event_key``), so the same row furnished twice
 (the same file ingested again, a retried API call) is recognised and counted as a duplicate.
+
+Writes take a bulk path on the connection's own transaction: ``executemany`` of tuples on the
+DB-API connection for SQLite, ``COPY ... FROM STDIN`` for PostgreSQL. Look-ups are batched
+(``= ANY(array)`` on PostgreSQL, ``IN (...)`` in slices on SQLite), never one query per row.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, String, Table, and_, any_, bindparam, select
+from sqlalchemy.dialects import postgresql
 
 from socialcredit.store.tables import events
 
@@ -33,22 +37,140 @@ EVENT_FIELDS = (
     "legal_rep_id",
     "note",
 )
+SEPARATOR = "\x1f"
+LOOKUP_SLICE = 10_000  # values per IN (...) on SQLite
+
+
+def key_text(value: Any) -> str:
+    """How one field enters the event key."""
+    if value is None:
+        return ""
+    return value.isoformat() if isinstance(value, dt.date) else str(value)
 
 
 def event_key(row: Mapping[str, Any]) -> str:
-    parts = []
-    for name in EVENT_FIELDS:
-        value = row.get(name)
-        parts.append(
-            "" if value is None else value.isoformat() if isinstance(value, dt.date) else str(value)
-        )
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+    parts = [key_text(row.get(name)) for name in EVENT_FIELDS]
+    return hashlib.sha256(SEPARATOR.join(parts).encode()).hexdigest()
+
+
+def keys_of_joined(joined: Iterable[bytes]) -> list[str]:
+    """Event keys of field texts already joined with ``SEPARATOR`` and UTF-8 encoded."""
+    sha = hashlib.sha256
+    return [sha(b).hexdigest() for b in joined]
 
 
 @dataclass(frozen=True)
 class AppendResult:
     inserted: int
     duplicates: int
+
+
+@dataclass(frozen=True)
+class FiledRecord:
+    """What the ledger holds about a record's filing (``action = file``)."""
+
+    subject_id: str
+    category: str
+    decided_on: dt.date
+
+
+# -- look-ups -----------------------------------------------------------------------------------
+
+
+def _slices(values: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def select_in(conn: Connection, query: Any, column: Any, values: Sequence[str]) -> Iterator[Any]:
+    """Rows of ``query`` whose ``column`` is one of ``values``, in as few statements as allowed."""
+    if not values:
+        return
+    if conn.dialect.name == "postgresql":
+        array = bindparam("values", type_=postgresql.ARRAY(String))
+        yield from conn.execute(query.where(column == any_(array)), {"values": list(values)})
+        return
+    expanding: Any = bindparam("values", expanding=True)
+    for part in _slices(values, LOOKUP_SLICE):
+        yield from conn.execute(query.where(column.in_(expanding)), {"values": list(part)})
+
+
+def existing_keys(conn: Connection, keys: Sequence[str]) -> set[str]:
+    """The subset of ``keys`` already in the ledger."""
+    query = select(events.c.event_key)
+    return {row[0] for row in select_in(conn, query, events.c.event_key, keys)}
+
+
+def filed_records(
+    conn: Connection, furnisher: str, record_ids: Sequence[str]
+) -> dict[str, FiledRecord]:
+    """The filings of ``furnisher`` among ``record_ids`` (the first one, if ever more)."""
+    query = (
+        select(events.c.record_id, events.c.subject_id, events.c.category, events.c.decided_on)
+        .where(and_(events.c.furnisher == furnisher, events.c.action == "file"))
+        .order_by(events.c.seq)
+    )
+    found: dict[str, FiledRecord] = {}
+    for row in select_in(conn, query, events.c.record_id, record_ids):
+        found.setdefault(row.record_id, FiledRecord(row.subject_id, row.category, row.decided_on))
+    return found
+
+
+# -- bulk writes --------------------------------------------------------------------------------
+
+
+def bulk_insert(
+    conn: Connection, table: Table, names: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> None:
+    """Insert plain values (text dates, JSON as text) on the fastest path of the backend."""
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    columns = ", ".join(names)
+    if conn.dialect.name == "postgresql":
+        with (
+            driver.cursor() as cursor,
+            cursor.copy(
+                f"COPY {table.name} ({columns}) FROM STDIN"  # names come from the schema, not input
+            ) as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+        return
+    marks = ", ".join("?" * len(names))
+    driver.executemany(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", rows)
+
+
+def stored_timestamp(conn: Connection, when: dt.datetime) -> Any:
+    """A timestamp as the store keeps it (SQLite: SQLAlchemy's text form)."""
+    if conn.dialect.name == "postgresql":
+        return when
+    process = events.c.recorded_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    return process(when) if process else when
+
+
+INSERT_COLUMNS = ("event_key", "batch_id", *EVENT_FIELDS, "recorded_at")
+
+
+def insert_events(
+    conn: Connection,
+    columns: Mapping[str, Sequence[Any]],
+    *,
+    batch_id: int,
+    recorded_at: dt.datetime,
+) -> int:
+    """Append new events given column-wise (``event_key`` + EVENT_FIELDS; dates as YYYY-MM-DD).
+
+    The caller has already set duplicates aside: a key that is in the ledger fails the insert.
+    """
+    count = len(columns["event_key"])
+    if not count:
+        return 0
+    when = stored_timestamp(conn, recorded_at)
+    batch = [batch_id] * count
+    stamp = [when] * count
+    ordered = [columns["event_key"], batch, *(columns[f] for f in EVENT_FIELDS), stamp]
+    bulk_insert(conn, events, INSERT_COLUMNS, zip(*ordered, strict=True))
+    return count
 
 
 def append_events(
@@ -58,27 +180,21 @@ def append_events(
     batch_id: int,
     recorded_at: dt.datetime | None = None,
 ) -> AppendResult:
-    """Insert events, skipping those whose event_key is already in the ledger."""
+    """Insert events, skipping those whose event_key is already in the ledger (or repeated)."""
     if not rows:
         return AppendResult(0, 0)
-    when = recorded_at or dt.datetime.now(dt.UTC)
-    values = [
-        {
-            **{f: r.get(f) for f in EVENT_FIELDS},
-            "event_key": r.get("event_key") or event_key(r),
-            "batch_id": batch_id,
-            "recorded_at": when,
-        }
-        for r in rows
-    ]
-    dialect = conn.dialect.name
-    stmt: Any
-    if dialect == "postgresql":
-        stmt = postgresql.insert(events).on_conflict_do_nothing(index_elements=["event_key"])
-    else:
-        stmt = sqlite.insert(events).on_conflict_do_nothing(index_elements=["event_key"])
-    before = conn.execute(select(func.count()).select_from(events)).scalar_one()
-    conn.execute(stmt, values)
-    after = conn.execute(select(func.count()).select_from(events)).scalar_one()
-    inserted = after - before
-    return AppendResult(inserted, len(values) - inserted)
+    keys = [r.get("event_key") or event_key(r) for r in rows]
+    skip = existing_keys(conn, sorted(set(keys)))
+    fresh: list[tuple[str, Mapping[str, Any]]] = []
+    for key, row in zip(keys, rows, strict=True):
+        if key not in skip:
+            skip.add(key)
+            fresh.append((key, row))
+    columns: dict[str, list[Any]] = {"event_key": [k for k, _ in fresh]}
+    for name in EVENT_FIELDS:
+        values = [r.get(name) for _, r in fresh]
+        columns[name] = [v.isoformat() if isinstance(v, dt.date) else v for v in values]
+    inserted = insert_events(
+        conn, columns, batch_id=batch_id, recorded_at=recorded_at or dt.datetime.now(dt.UTC)
+    )
+    return AppendResult(inserted, len(rows) - inserted)

@@ -1,0 +1,116 @@
+"""The binding furnisher columns, their aliases, and the mapping of a file's header onto them.
+
+A header cell is matched after trimming, NFKC (full-width to ASCII) and, for Latin names, lower
+case with spaces and hyphens read as underscores, so ``Record ID``, ``record-id`` and
+``RECORD_ID`` all mean ``record_id``. Chinese aliases are those of the binding format.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from socialcredit.errors import InputFileError
+
+REQUIRED: tuple[str, ...] = (
+    "record_id",
+    "subject_id",
+    "subject_name",
+    "category",
+    "decided_on",
+    "document_no",
+)
+OPTIONAL: tuple[str, ...] = (
+    "amount",
+    "action",
+    "note",
+    "ground",
+    "extension_months",
+    "legal_rep_id",
+)
+CANONICAL: tuple[str, ...] = REQUIRED + OPTIONAL
+
+ALIASES: dict[str, str] = {
+    "记录编号": "record_id",
+    "统一社会信用代码": "subject_id",
+    "公民身份号码": "subject_id",
+    "身份证号码": "subject_id",
+    "证件号码": "subject_id",
+    "名称": "subject_name",
+    "姓名": "subject_name",
+    "主体名称": "subject_name",
+    "信息类别": "category",
+    "类别": "category",
+    "决定日期": "decided_on",
+    "作出决定日期": "decided_on",
+    "文书号": "document_no",
+    "决定文书号": "document_no",
+    "金额": "amount",
+    "操作": "action",
+    "备注": "note",
+    "依据情形": "ground",
+    "延长月数": "extension_months",
+    "法定代表人证件号码": "legal_rep_id",
+}
+
+
+def header_key(cell: str) -> str:
+    """The form a header cell is compared in."""
+    text = unicodedata.normalize("NFKC", cell).strip().lstrip("\ufeff")
+    return text.lower().replace(" ", "_").replace("-", "_")
+
+
+def canonical_name(cell: str) -> str | None:
+    key = header_key(cell)
+    if key in CANONICAL:
+        return key
+    return ALIASES.get(key)
+
+
+@dataclass(frozen=True)
+class HeaderMap:
+    """Which source column feeds which binding column, and what is left over."""
+
+    source_of: dict[str, str]  # canonical name -> source column name
+    ignored: tuple[str, ...]  # source columns that are not binding columns
+
+    @property
+    def warnings(self) -> list[str]:
+        if not self.ignored:
+            return []
+        return [
+            f"ignored {len(self.ignored)} column(s) that are not furnisher columns: "
+            + ", ".join(self.ignored)
+        ]
+
+
+def map_header(file: str, names: Sequence[str], *, require_all: bool = True) -> HeaderMap:
+    """Map source column names onto binding columns, or raise ``InputFileError``.
+
+    Extra columns are ignored (and reported as a warning) when every required column is there;
+    when some are missing, the error names the missing ones and the unrecognised ones, which
+    are usually misspellings of them. With ``require_all=False`` (JSON Lines, where keys vary
+    from line to line) only a total absence of required columns is an error.
+    """
+    source_of: dict[str, str] = {}
+    ignored: list[str] = []
+    for name in names:
+        target = canonical_name(name) if name is not None else None
+        if target is None:
+            ignored.append(str(name))
+            continue
+        if target in source_of:
+            raise InputFileError(
+                file, f"columns {source_of[target]!r} and {name!r} both mean {target}; keep one"
+            )
+        source_of[target] = name
+    missing = [c for c in REQUIRED if c not in source_of]
+    if missing and (require_all or len(missing) == len(REQUIRED)):
+        unknown = f"; unrecognised column(s): {', '.join(ignored)}" if ignored else ""
+        raise InputFileError(
+            file,
+            f"missing required column(s): {', '.join(missing)}{unknown} "
+            "(see docs/furnisher-format.md for the column names and their Chinese aliases)",
+        )
+    return HeaderMap(source_of, tuple(ignored))

@@ -1,0 +1,206 @@
+"""Rejected rows: the quarantine (file, row, field, value, reason) and the identity review queue.
+
+Rows rejected for their identifier (``id_missing``, ``id_invalid``, ``id_legacy``) also open a
+review: a human picks the subject among candidates of the same name (exact hanzi, or the same
+toneless pinyin, which also surfaces homophones such as 颜 / 闫), or rejects the row. Until then
+the row is not an event, so it can restrict no one.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from dataclasses import field as list_field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, select
+
+from socialcredit.ingest.subjects import pinyin_of
+from socialcredit.ingest.validate import IDENTITY_REASONS
+from socialcredit.store.ledger import bulk_insert, select_in, stored_timestamp
+from socialcredit.store.tables import quarantine, review_queue, subjects
+
+MAX_CANDIDATES = 50
+QUARANTINE_COLUMNS = (
+    "batch_id",
+    "source",
+    "row_no",
+    "field",
+    "value",
+    "reason_code",
+    "reason",
+    "raw",
+    "received_at",
+)
+EXPORT_HEADER = ("file", "row", "field", "value", "reason_code", "reason")
+
+
+@dataclass
+class Rejected:
+    """The rejected rows of one chunk, in row order."""
+
+    row_no: list[int] = list_field(default_factory=list)
+    field: list[str] = list_field(default_factory=list)
+    value: list[str | None] = list_field(default_factory=list)
+    code: list[str] = list_field(default_factory=list)
+    reason: list[str] = list_field(default_factory=list)
+    raw: list[dict[str, Any]] = list_field(default_factory=list)
+
+    def add(
+        self,
+        row_no: int,
+        field_name: str,
+        value: str | None,
+        code: str,
+        reason: str,
+        raw: dict[str, Any],
+    ) -> None:
+        self.row_no.append(row_no)
+        self.field.append(field_name)
+        self.value.append(value)
+        self.code.append(code)
+        self.reason.append(reason)
+        self.raw.append(raw)
+
+    def __len__(self) -> int:
+        return len(self.row_no)
+
+
+def write(
+    conn: Connection, rejected: Rejected, *, batch_id: int, source: str, received_at: dt.datetime
+) -> int:
+    """Store the chunk's rejected rows; open reviews for identity failures; count the reviews."""
+    if not len(rejected):
+        return 0
+    when = stored_timestamp(conn, received_at)
+    rows = (
+        (
+            batch_id,
+            source,
+            row_no,
+            fname,
+            value,
+            code,
+            reason,
+            json.dumps(raw, ensure_ascii=False),
+            when,
+        )
+        for row_no, fname, value, code, reason, raw in zip(
+            rejected.row_no,
+            rejected.field,
+            rejected.value,
+            rejected.code,
+            rejected.reason,
+            rejected.raw,
+            strict=True,
+        )
+    )
+    bulk_insert(conn, quarantine, QUARANTINE_COLUMNS, rows)
+    held = [i for i, code in enumerate(rejected.code) if code in IDENTITY_REASONS]
+    if not held:
+        return 0
+    return _open_reviews(conn, rejected, held, batch_id=batch_id, source=source)
+
+
+def _open_reviews(
+    conn: Connection, rejected: Rejected, held: list[int], *, batch_id: int, source: str
+) -> int:
+    numbers = [rejected.row_no[i] for i in held]
+    ids = dict(
+        conn.execute(
+            select(quarantine.c.row_no, quarantine.c.quarantine_id).where(
+                and_(
+                    quarantine.c.batch_id == batch_id,
+                    quarantine.c.source == source,
+                    quarantine.c.reason_code.in_(sorted(IDENTITY_REASONS)),
+                    quarantine.c.row_no.between(min(numbers), max(numbers)),
+                )
+            )
+        )
+        .tuples()
+        .all()
+    )
+    names = [str(rejected.raw[i].get("subject_name") or "").strip() for i in held]
+    found = candidates(conn, names)
+    values = [
+        (ids[row_no], name or None, json.dumps(found.get(name, []), ensure_ascii=False), "open")
+        for row_no, name in zip(numbers, names, strict=True)
+    ]
+    bulk_insert(
+        conn, review_queue, ("quarantine_id", "subject_name", "candidates", "status"), values
+    )
+    return len(values)
+
+
+def candidates(conn: Connection, names: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """For each name: registered subjects of that exact name, then those of the same pinyin."""
+    wanted = sorted({n for n in names if n})
+    if not wanted:
+        return {}
+    sounds = {n: pinyin_of(n) for n in wanted}
+    query = select(
+        subjects.c.subject_id,
+        subjects.c.name,
+        subjects.c.name_pinyin,
+        subjects.c.kind,
+        subjects.c.birth_date,
+    )
+    rows = {r.subject_id: r for r in select_in(conn, query, subjects.c.name, wanted)}
+    rows.update(
+        {
+            r.subject_id: r
+            for r in select_in(conn, query, subjects.c.name_pinyin, sorted(set(sounds.values())))
+        }
+    )
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name in wanted:
+        same = [r for r in rows.values() if r.name == name]
+        sound = [r for r in rows.values() if r.name != name and r.name_pinyin == sounds[name]]
+        picked = sorted(same, key=lambda r: r.subject_id) + sorted(
+            sound, key=lambda r: r.subject_id
+        )
+        out[name] = [
+            {
+                "subject_id": r.subject_id,
+                "name": r.name,
+                "kind": r.kind,
+                "birth_date": r.birth_date.isoformat() if r.birth_date else None,
+                "match": "name" if r.name == name else "pinyin",
+            }
+            for r in picked[:MAX_CANDIDATES]
+        ]
+    return out
+
+
+def export_csv(engine: Engine, out: Path, *, batch_id: int | None = None) -> int:
+    """Write the rejection report (file, row, field, value, reason_code, reason); count rows."""
+    query = select(
+        quarantine.c.source,
+        quarantine.c.row_no,
+        quarantine.c.field,
+        quarantine.c.value,
+        quarantine.c.reason_code,
+        quarantine.c.reason,
+    )
+    if batch_id is not None:
+        query = query.where(quarantine.c.batch_id == batch_id)
+    query = query.order_by(quarantine.c.batch_id, quarantine.c.source, quarantine.c.row_no)
+    count = 0
+    # UTF-8 with a BOM, so that spreadsheet programs show the Chinese text as it is.
+    with engine.connect() as conn, open(out, "w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(EXPORT_HEADER)
+        for row in _stream(conn, query):
+            writer.writerow(row)
+            count += 1
+    return count
+
+
+def _stream(conn: Connection, query: Any) -> Iterator[tuple[Any, ...]]:
+    result = conn.execution_options(yield_per=10_000).execute(query)
+    for row in result:
+        yield tuple(row)

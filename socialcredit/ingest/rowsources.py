@@ -1,0 +1,192 @@
+"""Row-at-a-time sources, read in chunks: JSON Lines and Excel workbooks.
+
+Neither format has a streaming columnar reader that survives a bad line, so rows are read one by
+one (constant memory) and turned into Arrow columns a chunk at a time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import warnings as pywarnings
+import zipfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from socialcredit.errors import InputFileError
+from socialcredit.ingest.chunk import Chunk, Unreadable
+from socialcredit.ingest.columns import CANONICAL, REQUIRED, canonical_name, map_header
+
+SHOWN_TEXT = 200  # characters of an unreadable line kept in the quarantine
+
+
+class _Rows:
+    """Accumulates rows (canonical name -> text) and builds chunks of them."""
+
+    def __init__(self) -> None:
+        self.values: list[dict[str, str | None]] = []
+        self.numbers: list[int] = []
+        self.unreadable: list[Unreadable] = []
+        self.extra_names: dict[str, None] = {}  # ignored columns, in order of appearance
+
+    def __len__(self) -> int:
+        return len(self.values) + len(self.unreadable)
+
+    def add(self, row_no: int, row: dict[str, str | None]) -> None:
+        self.values.append(row)
+        self.numbers.append(row_no)
+
+    def chunk(self, position: int) -> Chunk:
+        names = list(CANONICAL) + [n for n in self.extra_names if n not in CANONICAL]
+        columns = {n: pa.array([r.get(n) for r in self.values], type=pa.string()) for n in names}
+        table = pa.table({n: columns[n] for n in CANONICAL})
+        extras = [n for n in names if n not in CANONICAL]
+        chunk = Chunk(
+            table,
+            np.array(self.numbers, dtype=np.int64),
+            pa.table({n: columns[n] for n in extras}) if extras else None,
+            tuple(self.unreadable),
+            position,
+        )
+        self.values, self.numbers, self.unreadable = [], [], []
+        return chunk
+
+
+def _text(value: Any) -> str | None:
+    """A JSON or spreadsheet value as the text a furnisher meant."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0, 0):
+            return value.date().isoformat()
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    if isinstance(value, int):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+# -- JSON Lines -------------------------------------------------------------------------------
+
+
+def _json_row(line: bytes) -> dict[str, Any] | str:
+    """The line's object, or why it is not one."""
+    try:
+        value = json.loads(line, parse_float=str, parse_int=str)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return f"not valid JSON: {exc}"
+    if not isinstance(value, dict):
+        return f"a JSON {type(value).__name__}, not an object"
+    return value
+
+
+def jsonl_chunks(path: Path, chunk_rows: int, warnings: list[str]) -> Iterator[Chunk]:
+    """JSON Lines: one object per line; keys are binding columns or their aliases."""
+    file = str(path)
+    rows = _Rows()
+    mapped: dict[str, str | None] = {}  # key -> canonical name (None: ignored)
+    seen_required = False
+    with open(path, "rb") as handle:
+        for line_no, raw in enumerate(handle, start=1):
+            line = raw.strip()
+            if line_no == 1:
+                line = line.removeprefix(b"\xef\xbb\xbf")
+            if not line:
+                continue
+            parsed = _json_row(line)
+            if isinstance(parsed, str):
+                text = line.decode("utf-8", "replace")[:SHOWN_TEXT]
+                rows.unreadable.append(Unreadable(line_no, text, parsed))
+            else:
+                row: dict[str, str | None] = {}
+                for key, value in parsed.items():
+                    if key not in mapped:
+                        mapped[key] = canonical_name(key)
+                        if mapped[key] is None:
+                            rows.extra_names[key] = None
+                    name = mapped[key] or key
+                    if name in row and mapped[key] is not None:
+                        why = f"two keys mean {name}"
+                        rows.unreadable.append(Unreadable(line_no, line.decode()[:SHOWN_TEXT], why))
+                        break
+                    row[name] = _text(value)
+                else:
+                    rows.add(line_no, row)
+                    seen_required = seen_required or any(k in row for k in REQUIRED)
+            if len(rows) >= chunk_rows:
+                _require_columns(file, seen_required, rows)
+                yield rows.chunk(handle.tell())
+        if len(rows):
+            _require_columns(file, seen_required, rows)
+            yield rows.chunk(handle.tell())
+    ignored = [k for k, v in mapped.items() if v is None]
+    if ignored:
+        warnings.append(
+            f"ignored {len(ignored)} key(s) that are not furnisher columns: " + ", ".join(ignored)
+        )
+
+
+def _require_columns(file: str, seen_required: bool, rows: _Rows) -> None:
+    if not seen_required and rows.values:
+        map_header(file, list(rows.extra_names), require_all=False)  # raises, naming the keys
+
+
+# -- Excel --------------------------------------------------------------------------------------
+
+
+def xlsx_chunks(path: Path, chunk_rows: int, warnings: list[str]) -> Iterator[Chunk]:
+    """The first sheet of a workbook; the first non-empty row is the header."""
+    import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    file = str(path)
+    try:
+        with pywarnings.catch_warnings():
+            pywarnings.simplefilter("ignore")  # style warnings of workbooks made by other tools
+            book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
+        raise InputFileError(file, f"not a readable XLSX workbook: {exc}") from exc
+    try:
+        if not book.worksheets:
+            raise InputFileError(file, "the workbook has no sheet")
+        sheet_rows: Iterable[tuple[Any, ...]] = book.worksheets[0].iter_rows(values_only=True)
+        yield from _sheet_chunks(file, iter(sheet_rows), chunk_rows, warnings)
+    finally:
+        book.close()
+
+
+def _sheet_chunks(
+    file: str, sheet_rows: Iterator[tuple[Any, ...]], chunk_rows: int, warnings: list[str]
+) -> Iterator[Chunk]:
+    header_row = 0
+    names: list[str] = []
+    for header_row, cells in enumerate(sheet_rows, start=1):  # noqa: B007 - used below
+        names = [(_text(c) or "").strip() for c in cells]
+        if any(names):
+            break
+    if not any(names):
+        raise InputFileError(file, "the first sheet is empty (no header row)")
+    header = map_header(file, [n for n in names if n])
+    warnings += header.warnings
+    target = {header.source_of[c]: c for c in header.source_of}
+    rows = _Rows()
+    rows.extra_names = dict.fromkeys(header.ignored)
+    for sheet_row, cells in enumerate(sheet_rows, start=header_row + 1):
+        values = [_text(c) for c in cells]
+        if not any(v not in (None, "") for v in values):
+            continue
+        row = {target.get(n, n): v for n, v in zip(names, values, strict=False) if n}
+        rows.add(sheet_row - header_row, row)
+        if len(rows) >= chunk_rows:
+            yield rows.chunk(sheet_row)
+    if len(rows):
+        yield rows.chunk(header_row + len(rows))

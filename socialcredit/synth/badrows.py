@@ -113,6 +113,10 @@ def templates(world: World, reason: str, n: int, rng: np.random.Generator) -> Ro
         if reason == "minor_subject":  # within the last ~10 months: a minor on that day too
             days = rng.integers(1, 300, count).astype("timedelta64[D]")
             rows["decided_on"] = iso_dates(world.day - days)
+            year = np.strings.slice(rows["decided_on"], 0, 4)  # the court case's year with it
+            rows["document_no"] = np.strings.add(
+                np.strings.add("(", year), np.strings.slice(rows["document_no"], 5, None)
+            )
         parts.append(rows)
     return concat(parts)
 

@@ -113,6 +113,26 @@ def _check_uscc(raw: str, value: str) -> IdCheck:
     return IdCheck(raw, True, "cn_uscc", value, None, kind="org")
 
 
+def _ric_shaped(value: str) -> bool:
+    """17 digits, a digit or X, and a birth century of 18, 19 or 20 in characters 7-8."""
+    return value[:17].isdigit() and value[17] in "0123456789X" and value[6:8] in ("18", "19", "20")
+
+
+_ORG_CODE_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_ORG_CODE_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def _org_code_checks(code9: str) -> bool:
+    """GB 11714 check character of the organisation code inside a USCC (positions 9-17)."""
+    if any(c not in _ORG_CODE_ALPHABET for c in code9[:8]):
+        return False
+    total = sum(
+        _ORG_CODE_ALPHABET.index(c) * w for c, w in zip(code9[:8], _ORG_CODE_WEIGHTS, strict=True)
+    )
+    expected = {10: "X", 11: "0"}.get(11 - total % 11, str(11 - total % 11))
+    return code9[8] == expected
+
+
 @functools.lru_cache(maxsize=1 << 18)
 def _check_cached(raw: str, today: dt.date) -> IdCheck:
     value = normalise(raw)
@@ -128,15 +148,18 @@ def _check_cached(raw: str, today: dt.date) -> IdCheck:
             None,
             f"length {len(value)}: resident IDs and USCCs have 18 characters",
         )
-    # Digits (and a final X) around a real date are a resident ID and only that: a mistyped
-    # resident ID must never pass as an organisation's code by the 1-in-31 chance of its check.
-    if value[:17].isdigit() and _birth_date(value[6:14]) is not None:
-        return _check_ric(raw, value, today)
-    if value[:17].isdigit() and value[6:8] in ("18", "19", "20"):
-        person = _check_ric(raw, value, today)
-        organisation = _check_uscc(raw, value)
-        return organisation if organisation.valid else person
-    return _check_uscc(raw, value)
+    if not _ric_shaped(value):
+        return _check_uscc(raw, value)
+    person = _check_ric(raw, value, today)
+    if person.valid or _birth_date(value[6:14]) is not None:
+        # A real birth date makes it a resident ID and only that: a mistyped resident ID must
+        # never pass as an organisation's code by the chance of the USCC check. (A real USCC of
+        # that rare shape fails here with a resident-ID reason and waits in the review queue.)
+        return person
+    # No real date: an all-digit USCC is accepted only when its embedded GB 11714
+    # organisation code checks as well as its own check character.
+    organisation = _check_uscc(raw, value)
+    return organisation if organisation.valid and _org_code_checks(value[8:17]) else person
 
 
 def check(raw: str, *, today: dt.date | None = None) -> IdCheck:

@@ -105,3 +105,15 @@ def test_agrees_with_stdnum_on_current_codes(born, seq: int) -> None:  # type: i
     wrong = body + ("0" if value[-1] != "0" else "1")
     assert not ids.check(wrong).valid  # never rescued as a USCC
     assert ids.check(wrong).scheme == "cn_ric"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "91150823280104970K",  # digits 7-14 read as 2328-01-04: still an organisation
+        "914403001922038216",  # ends in a digit and embeds a valid GB 11714 code (19220382-1)
+    ],
+)
+def test_all_digit_usccs_are_not_mistaken_for_resident_ids(value: str) -> None:
+    result = ids.check(value)
+    assert result.valid and result.scheme == "cn_uscc"

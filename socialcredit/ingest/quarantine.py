@@ -110,8 +110,9 @@ def _open_reviews(
     conn: Connection, rejected: Rejected, held: list[int], *, batch_id: int, source: str
 ) -> int:
     numbers = [rejected.row_no[i] for i in held]
-    ids = dict(
-        conn.execute(
+    ids = {
+        row.row_no: row.quarantine_id
+        for row in conn.execute(
             select(quarantine.c.row_no, quarantine.c.quarantine_id).where(
                 and_(
                     quarantine.c.batch_id == batch_id,
@@ -121,9 +122,7 @@ def _open_reviews(
                 )
             )
         )
-        .tuples()
-        .all()
-    )
+    }
     names = [str(rejected.raw[i].get("subject_name") or "").strip() for i in held]
     found = candidates(conn, names)
     values = [

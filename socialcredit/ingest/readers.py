@@ -212,13 +212,22 @@ def sniff_encoding(file: str, prefix: bytes) -> str:
         raise InputFileError(
             file, "not a text file (it contains NUL bytes): is the extension right?"
         )
-    for encoding in ("utf-8", "gb18030"):
-        try:
-            codecs.getincrementaldecoder(encoding)().decode(prefix, final=False)
-            return encoding
-        except UnicodeDecodeError:
-            continue
-    raise InputFileError(file, "text is neither UTF-8 nor GB18030: save the file as UTF-8")
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(prefix, final=False)
+        return "utf-8"
+    except UnicodeDecodeError as exc:
+        if not prefix[: exc.start].isascii():
+            # Real UTF-8 text up to here, then bytes of another encoding: a spliced file.
+            raise InputFileError(
+                file, f"mixed encodings: UTF-8 text up to byte {exc.start}, then other bytes"
+            ) from exc
+    try:
+        codecs.getincrementaldecoder("gb18030")().decode(prefix, final=False)
+        return "gb18030"
+    except UnicodeDecodeError as exc:
+        raise InputFileError(
+            file, "text is neither UTF-8 nor GB18030: save the file as UTF-8"
+        ) from exc
 
 
 def _csv_header(file: str, prefix: bytes, encoding: str) -> tuple[list[str], str]:

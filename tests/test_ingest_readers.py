@@ -1,0 +1,143 @@
+"""Each reader on a small hand-made file, through ``socialcredit ingest``; broken files of each
+format are refused with one line naming the file, and keep nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.ingest_support import (
+    FIXTURES,
+    ingest,
+    ingest_fails,
+    init,
+    query,
+    read_fixture,
+    rejected,
+    typed,
+    write_csv,
+    write_parquet,
+    write_xlsx,
+)
+
+
+def test_utf8_csv_with_english_headers(run, db_url: str) -> None:  # type: ignore[no-untyped-def]
+    init(db_url)
+    summary = ingest(run, db_url, FIXTURES / "court_good.csv", furnisher="court")
+    assert (summary["read"], summary["accepted"], summary["quarantined"]) == (5, 5, 0)
+    assert summary["files"][0]["encoding"] == "utf-8"
+    amounts = dict(query(db_url, "select record_id, amount_fen from events where action = 'file'"))
+    assert amounts["C-2024-001"] == 598808563 and amounts["C-2024-003"] is None
+    # Two persons named 王喜民 with different IDs are two subjects.
+    same_name = query(
+        db_url,
+        "select subject_id, birth_date, sex from subjects "
+        "where name = '王喜民' order by subject_id",
+    )
+    assert [r[0] for r in same_name] == ["220183196205180215", "220524196903020333"]
+    assert str(same_name[0][1]) == "1962-05-18" and same_name[0][2] == "M"
+
+
+def test_bom_gb18030_and_tab_separated_text(run, db_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    init(db_url)
+    court_header, court_rows = read_fixture("court_good.csv")
+    market_header, market_rows = read_fixture("market_zh.csv")  # Chinese headers
+    bom = write_csv(tmp_path / "court_bom.csv", court_header, court_rows, "utf-8-sig")
+    gb = write_csv(tmp_path / "market_gb.csv", market_header, market_rows, "gb18030")
+    summary = ingest(run, db_url, bom, furnisher="court")
+    assert summary["files"][0]["encoding"] == "utf-8" and summary["accepted"] == 5
+    summary = ingest(run, db_url, gb, furnisher="market")
+    assert summary["files"][0]["encoding"] == "gb18030"
+    assert (summary["read"], summary["accepted"]) == (3, 3)
+    notes = query(
+        db_url,
+        "select note, legal_rep_id, action from events where furnisher = 'market'"
+        " order by record_id",
+    )
+    assert notes[0] == (None, "440305197506060556", "file")  # 新增 is the file action
+    assert notes[1][0] == "未按时公示年度报告"
+    names = query(db_url, "select name from subjects where subject_id = '913101150000000045'")
+    assert names == [("上海某某贸易有限公司",)]
+    # The same rows tab-separated in a .txt file are the same events: all duplicates.
+    tsv = write_csv(tmp_path / "market.txt", market_header, market_rows, delimiter="\t")
+    again = ingest(run, db_url, tsv, furnisher="market")
+    assert (again["duplicates"], again["accepted"]) == (3, 0)
+
+
+def test_json_lines_with_aliases_bad_lines_and_extra_keys(run, db_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    init(db_url)
+    summary = ingest(run, db_url, FIXTURES / "civil_affairs.jsonl", furnisher="civil_affairs")
+    assert (summary["read"], summary["accepted"], summary["quarantined"]) == (5, 2, 3)
+    assert summary["reasons"] == {"row_unreadable": 2, "id_invalid": 1}
+    assert any("source_system" in w for w in summary["warnings"])
+    rows = {int(r["row"]): r for r in rejected(run, db_url, tmp_path / "q.csv")}
+    assert {n: r["reason_code"] for n, r in rows.items()} == {
+        4: "row_unreadable",
+        5: "row_unreadable",
+        6: "id_invalid",
+    }  # line numbers
+    assert rows[4]["value"] == "not a JSON object at all"
+    filed = query(db_url, "select record_id, subject_name from events order by record_id")
+    assert filed == [("CA-1", "颜丽"), ("CA-2", "陈静")]
+
+
+def test_parquet_and_xlsx_read_the_same_events(run, db_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    init(db_url)
+    header, rows = read_fixture("court_good.csv")
+    records = [typed(header, r) for r in rows]
+    bad = typed(header, rows[1]) | {"record_id": "C-2024-009", "subject_id": "220524196903020334"}
+    parquet = write_parquet(tmp_path / "court.parquet", header, [*records, bad])
+    summary = ingest(run, db_url, parquet, furnisher="court")
+    assert (summary["read"], summary["accepted"], summary["reasons"]) == (6, 5, {"id_invalid": 1})
+    # The workbook has real dates and numbers in its cells, a blank row, and one bad row.
+    book = write_xlsx(tmp_path / "court.xlsx", header, [*records[:2], {}, *records[2:], bad])
+    summary = ingest(run, db_url, book, furnisher="court")
+    assert (summary["duplicates"], summary["accepted"], summary["quarantined"]) == (5, 0, 1)
+    by_file = {r["file"]: r for r in rejected(run, db_url, tmp_path / "q.csv")}
+    assert by_file[str(parquet)]["row"] == "6"
+    assert by_file[str(book)]["row"] == "7"  # sheet row 8, under the header in row 1
+    assert query(db_url, "select count(*) from events") == [(5,)]
+
+
+def _broken_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    """name -> (file, words the error must contain)."""
+    header, rows = read_fixture("court_good.csv")
+    good = ",".join(rows[1]) + "\n"
+    # Past the 64 KiB the encoding is judged on, a row in GB18030 inside a UTF-8 file.
+    mid_file = (",".join(header) + "\n" + good * 700).encode()
+    mid_file += (",".join(rows[2]) + "\n").encode("gb18030") + good.encode() * 500
+    truncated = write_parquet(tmp_path / "t.parquet", header, [typed(header, r) for r in rows])
+    files = {
+        "binary .csv": ("x.csv", b"PK\x03\x04\x00\x00binary", "NULbytes"),
+        "missing column": ("y.csv", b"record_id,subject_id,name\nA,B,C\n", "subject_name"),
+        "encoding mid-file": ("z.csv", mid_file, "unreadable"),
+        "truncated parquet": ("t.parquet", truncated.read_bytes()[:300], "Parquet"),
+        "not a workbook": ("w.xlsx", b"just text, not a zip", "XLSX"),
+        "no furnisher keys": ("k.jsonl", b'{"foo": 1}\n{"bar": 2}\n', "missing"),
+        "unsupported type": ("v.xls", b"whatever", ".xls"),
+        "empty": ("e.csv", b"", "empty"),
+    }
+    out = {}
+    for name, (file, data, words) in files.items():
+        (tmp_path / file).write_bytes(data)
+        out[name] = (tmp_path / file, words)
+    out["missing file"] = (tmp_path / "nowhere.csv", "nosuchfile")
+    return out
+
+
+def test_broken_files_are_refused_naming_the_file_and_keep_nothing(  # type: ignore[no-untyped-def]
+    run, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    init(db_url)
+    monkeypatch.setenv("SOCIALCREDIT_INGEST_CHUNK_ROWS", "100")  # the mid-file error is chunks in
+    for name, (path, words) in _broken_files(tmp_path).items():
+        message = ingest_fails(run, db_url, FIXTURES / "court_good.csv", path, furnisher="court")
+        assert "".join(str(path).split()) in message, name
+        assert words in message, (name, message)
+    assert query(db_url, "select count(*) from events") == [(0,)]
+    assert query(db_url, "select count(*) from quarantine") == [(0,)]
+    runs = query(db_url, "select status, read, accepted from ingest_batches")
+    assert runs and all(r == ("failed", 0, 0) for r in runs)
+    # After the furnisher fixes the run, it goes in whole.
+    assert ingest(run, db_url, FIXTURES / "court_good.csv", furnisher="court")["accepted"] == 5

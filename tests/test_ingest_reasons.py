@@ -1,0 +1,114 @@
+"""Every reason code once, on the row that has it, and counts that add up (per file, per batch,
+in the store)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.ingest_support import FIXTURES, ingest, init, query, rejected
+
+BINDING_CODES = {
+    "id_missing",
+    "id_invalid",
+    "id_legacy",
+    "name_missing",
+    "field_missing",
+    "category_unknown",
+    "furnisher_not_authorised",
+    "subject_kind_mismatch",
+    "date_invalid",
+    "date_future",
+    "amount_invalid",
+    "action_invalid",
+    "minor_subject",
+    "record_conflict",
+    "record_unknown",
+    "legal_rep_invalid",
+    "extension_invalid",
+    "ground_invalid",
+}
+# reasons_court.csv: data row -> (reason, field); row 1 and 22 are good, row 21 repeats row 1.
+COURT_ROWS = {
+    2: ("field_missing", "record_id"),
+    3: ("field_invalid", "document_no"),
+    4: ("action_invalid", "action"),
+    5: ("category_unknown", "category"),
+    6: ("furnisher_not_authorised", "category"),
+    7: ("date_invalid", "decided_on"),
+    8: ("date_future", "decided_on"),
+    9: ("amount_invalid", "amount"),
+    10: ("extension_invalid", "extension_months"),
+    11: ("ground_invalid", "ground"),
+    12: ("legal_rep_invalid", "legal_rep_id"),
+    13: ("name_missing", "subject_name"),
+    14: ("id_missing", "subject_id"),
+    15: ("id_legacy", "subject_id"),
+    16: ("id_invalid", "subject_id"),
+    17: ("minor_subject", "subject_id"),
+    18: ("record_conflict", "record_id"),
+    19: ("record_unknown", "record_id"),
+    20: ("row_unreadable", "row"),
+}
+MARKET_ROWS = {2: ("subject_kind_mismatch", "subject_id"), 3: ("legal_rep_invalid", "legal_rep_id")}
+
+
+def _check_invariant(figures: dict[str, int]) -> None:
+    assert figures["read"] == figures["accepted"] + figures["quarantined"] + figures["duplicates"]
+    assert figures["quarantined"] == sum(figures["reasons"].values())  # type: ignore[arg-type]
+
+
+def test_every_reason_code_on_its_row(run, db_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    init(db_url)
+    court = ingest(run, db_url, FIXTURES / "reasons_court.csv", furnisher="court")
+    market = ingest(run, db_url, FIXTURES / "reasons_market.csv", furnisher="market")
+    assert (court["read"], court["accepted"], court["duplicates"]) == (22, 2, 1)
+    assert (market["read"], market["accepted"]) == (3, 1)
+    _check_invariant(court)
+    _check_invariant(market)
+    assert court["review"] == 3  # id_missing, id_legacy, id_invalid
+
+    report = rejected(run, db_url, tmp_path / "court.csv", batch=court["batch_id"])
+    assert list(report[0]) == ["file", "row", "field", "value", "reason_code", "reason"]
+    assert {int(r["row"]): (r["reason_code"], r["field"]) for r in report} == COURT_ROWS
+    assert all(r["file"] == str(FIXTURES / "reasons_court.csv") and r["reason"] for r in report)
+    values = {int(r["row"]): r["value"] for r in report}
+    assert (values[7], values[9], values[15]) == ("2023-02-29", "12,000", "110101800101001")
+    report = rejected(run, db_url, tmp_path / "market.csv", batch=market["batch_id"])
+    assert {int(r["row"]): (r["reason_code"], r["field"]) for r in report} == MARKET_ROWS
+
+    seen = {code for code, _ in [*COURT_ROWS.values(), *MARKET_ROWS.values()]}
+    assert seen == BINDING_CODES | {"field_invalid", "row_unreadable"}
+    # Only the good row and its fulfilment reached the ledger.
+    assert query(
+        db_url, "select record_id, action from events where furnisher = 'court' order by seq"
+    ) == [("R-01", "file"), ("R-01", "fulfil")]
+
+
+def test_counts_per_file_and_per_batch_add_up(run, db_url: str) -> None:  # type: ignore[no-untyped-def]
+    init(db_url)
+    files = [FIXTURES / "court_good.csv", FIXTURES / "reasons_court.csv"]
+    summary = ingest(run, db_url, *files, furnisher="court")
+    assert [f["file"] for f in summary["files"]] == [str(f) for f in files]
+    for figures in (summary, *summary["files"]):
+        _check_invariant(figures)
+    for name in ("read", "accepted", "quarantined", "duplicates", "review"):
+        assert summary[name] == sum(f[name] for f in summary["files"]), name
+    stored = query(
+        db_url,
+        "select status, read, accepted, quarantined, duplicates, review "
+        "from ingest_batches where batch_id = :b",
+        b=summary["batch_id"],
+    )
+    assert stored == [
+        (
+            "done",
+            summary["read"],
+            summary["accepted"],
+            summary["quarantined"],
+            summary["duplicates"],
+            summary["review"],
+        )
+    ]
+    assert query(db_url, "select count(*) from events") == [(summary["accepted"],)]
+    assert query(db_url, "select count(*) from quarantine") == [(summary["quarantined"],)]
+    assert query(db_url, "select count(*) from review_queue") == [(summary["review"],)]

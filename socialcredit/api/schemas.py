@@ -174,6 +174,18 @@ class InquiryRecord(BaseModel):
     at: dt.datetime
 
 
+class InquiryReport(BaseModel):
+    """What an inquirer is shown; ``records`` only for purposes that need record detail."""
+
+    inquiry_id: int
+    purpose: Purpose
+    subject: dict[str, Any]
+    ratings: list[dict[str, Any]]
+    list_entries: list[dict[str, Any]]
+    records: list[dict[str, Any]] | None = None
+    source: dict[str, Any]
+
+
 class ConsentChange(Body):
     inquirer: str = Field(
         min_length=1,
@@ -237,4 +249,4 @@ class ReviewResolution(Body):
 
 
 class ReviewRejection(Body):
-    reason: str = Field(default="", max_length=1_000)
+    reason: str = Field(min_length=1, max_length=1_000, description="why the row is rejected")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
+from sqlalchemy import Engine
 
 from socialcredit.cli.common import DbOption, JsonOption, command, console, print_json, settings_for
 from socialcredit.errors import NotFound
@@ -29,11 +33,18 @@ def serve(
     run_server(settings, host=host, port=port, workers=workers)
 
 
-def _known_furnishers(db: str | None) -> frozenset[str] | None:
-    import datetime as dt
-
+@contextmanager
+def _store(db: str | None) -> Iterator[Engine]:
+    engine = make_engine(settings_for(db).db)
     try:
-        policy = policy_in_force(make_engine(settings_for(db).db), dt.date.today()).policy
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def _known_furnishers(engine: Engine) -> frozenset[str] | None:
+    try:
+        policy = policy_in_force(engine, dt.date.today()).policy
     except NotFound:
         return None
     return frozenset(f.code for f in policy.furnishers)
@@ -55,16 +66,16 @@ def create(
     json_out: JsonOption = False,
 ) -> None:
     """Issue an API key and print it once; only its hash is stored."""
-    engine = make_engine(settings_for(db).db)
-    key = key_service.create_key(
-        engine,
-        role=role,
-        name=name,
-        furnisher=furnisher,
-        subject_id=subject,
-        rate_per_minute=rate,
-        known_furnishers=_known_furnishers(db),
-    )
+    with _store(db) as engine:
+        key = key_service.create_key(
+            engine,
+            role=role,
+            name=name,
+            furnisher=furnisher,
+            subject_id=subject,
+            rate_per_minute=rate,
+            known_furnishers=_known_furnishers(engine),
+        )
     if json_out:
         prefix = key.split("_")[1]
         print_json({"key": key, "prefix": prefix, "role": role.value, "name": name})
@@ -79,7 +90,8 @@ def revoke(
     json_out: JsonOption = False,
 ) -> None:
     """Revoke an API key; running servers stop accepting it within a second."""
-    revoked = key_service.revoke_key(make_engine(settings_for(db).db), key)
+    with _store(db) as engine:
+        revoked = key_service.revoke_key(engine, key)
     if json_out:
         print_json(revoked)
     else:
@@ -88,7 +100,8 @@ def revoke(
 
 def list_keys(db: DbOption = None, json_out: JsonOption = False) -> None:
     """List API keys (prefix, role, binding; never the secret)."""
-    rows = key_service.list_keys(make_engine(settings_for(db).db))
+    with _store(db) as engine:
+        rows = key_service.list_keys(engine)
     if json_out:
         print_json(rows)
         return

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from sqlalchemy import Connection, Engine, and_, insert, select, update
 
 from socialcredit.errors import NotFound, SocialCreditError
+from socialcredit.policy.schema import Policy
 from socialcredit.store.tables import consents, inquiries
 
 
@@ -201,3 +202,50 @@ def inquiries_about(engine: Engine, subject_id: str) -> list[dict[str, Any]]:
             .order_by(inquiries.c.at.desc(), inquiries.c.inquiry_id.desc())
         ).mappings()
         return [dict(r) for r in rows]
+
+
+# --- what an inquirer is shown ----------------------------------------------------------------
+
+
+def _in_period(record: dict[str, Any], today: dt.date) -> bool:
+    until = record.get("publish_until")
+    return until is None or until >= today
+
+
+def disclose(
+    report: dict[str, Any], purpose: Purpose, policy: Policy, today: dt.date
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The part of a subject's report this purpose may see, and a summary of what it showed.
+
+    Every purpose sees the subject's name and kind, the ratings (with reasons) and the entries
+    of published lists. Purposes with record detail also see the active records of published
+    categories within their publication period; court enforcement sees every active record.
+    """
+    rule = PURPOSE_RULES[purpose]
+    subject = {k: report["subject"].get(k) for k in ("subject_id", "kind", "name")}
+    published = {r.code for r in policy.lists if r.publish}
+    entries = [e for e in report["list_entries"] if e["list"] in published]
+    shown: dict[str, Any] = {
+        "subject": subject,
+        "ratings": report["ratings"],
+        "list_entries": entries,
+        "source": report["source"],
+    }
+    sections = ["subject", "ratings", "list_entries"]
+    records: list[dict[str, Any]] = []
+    if rule.record_detail:
+        for record in report["records"].get("active", []):
+            category = policy.category(record["category"])
+            public = category is not None and category.publish and _in_period(record, today)
+            if public or rule.unpublished_records:
+                records.append(record)
+        shown["records"] = records
+        sections.append("records")
+    summary = {
+        "sections": sections,
+        "lists": sorted({e["list"] for e in entries}),
+        "ratings": {r["rating"]: r["band"] for r in report["ratings"]},
+        "records": len(records),
+        "policy_version": report["source"].get("policy_version"),
+    }
+    return shown, summary

@@ -14,8 +14,9 @@ from sqlalchemy import select
 
 from socialcredit.api.auth import require_roles
 from socialcredit.api.deps import State
-from socialcredit.api.schemas import AUTH_ERRORS, BatchStatus, errors
+from socialcredit.api.schemas import AUTH_ERRORS, BatchResult, BatchStatus, RecordBatch, errors
 from socialcredit.errors import NotFound
+from socialcredit.services import submissions
 from socialcredit.services.keys import ApiKey, Role
 from socialcredit.store.tables import ingest_batches, quarantine
 
@@ -71,3 +72,15 @@ def batch_status(
             for r in rejected
         ],
     }
+
+
+@router.post(
+    "/records",
+    response_model=BatchResult,
+    responses=errors(404),
+    summary="Submit up to 10,000 records; each row accepted, duplicate or rejected with reasons",
+)
+def submit_records(body: RecordBatch, key: Furnisher, state: State) -> dict[str, Any]:
+    assert key.furnisher is not None  # furnisher keys are always bound (keys.create_key)
+    rows = [record.model_dump(exclude_none=True) for record in body.records]
+    return submissions.submit(state.engine, rows, furnisher=key.furnisher)

@@ -3,22 +3,35 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette import status
 
-from socialcredit.api.auth import require_roles
+from socialcredit.api.auth import require_roles, touch
 from socialcredit.api.deps import State
-from socialcredit.api.schemas import AUTH_ERRORS, AuditEntry, IssuedKey, KeyInfo, KeyRequest, errors
+from socialcredit.api.schemas import (
+    AUTH_ERRORS,
+    AuditEntry,
+    IssuedKey,
+    KeyInfo,
+    KeyRequest,
+    ReviewRejection,
+    ReviewResolution,
+    errors,
+)
+from socialcredit.ingest import review
 from socialcredit.services import audit
 from socialcredit.services import keys as key_service
-from socialcredit.services.keys import Role
+from socialcredit.services.keys import ApiKey, Role
+
+operator_only = require_roles(Role.operator)
+Operator = Annotated[ApiKey, Depends(operator_only)]
 
 router = APIRouter(
     prefix="/v1",
     tags=["operators"],
-    dependencies=[Depends(require_roles(Role.operator))],
+    dependencies=[Depends(operator_only)],
     responses=AUTH_ERRORS,
 )
 
@@ -80,3 +93,39 @@ def audit_log(
     return audit.read_audit(
         state.engine, since=since, key_id=key_id, subject_id=subject_id, limit=limit
     )
+
+
+ReviewId = Annotated[int, Path(ge=1, le=2**62)]
+
+
+@router.get("/review", summary="The identity review queue (rows held for a valid identifier)")
+def reviews(
+    state: State,
+    status_filter: Annotated[
+        Literal["open", "resolved", "rejected"] | None, Query(alias="status")
+    ] = "open",
+) -> list[dict[str, Any]]:
+    return review.list_reviews(state.engine, status_filter)
+
+
+@router.post(
+    "/review/{review_id}/resolve",
+    responses=errors(404, 409),
+    summary="Resolve a held row to a subject: it is validated again and appended",
+)
+def resolve_review(
+    review_id: ReviewId, body: ReviewResolution, key: Operator, state: State, request: Request
+) -> dict[str, Any]:
+    touch(request, body.subject_id[:32])
+    return review.resolve(state.engine, review_id, body.subject_id, by=key.name)
+
+
+@router.post(
+    "/review/{review_id}/reject",
+    responses=errors(404, 409),
+    summary="Reject a held row (it stays in the quarantine, with the reason)",
+)
+def reject_review(
+    review_id: ReviewId, body: ReviewRejection, key: Operator, state: State
+) -> dict[str, Any]:
+    return review.reject(state.engine, review_id, by=key.name, reason=body.reason)

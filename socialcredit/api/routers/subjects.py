@@ -17,6 +17,7 @@ from socialcredit.api.schemas import (
 )
 from socialcredit.services import inquiries
 from socialcredit.services.keys import ApiKey, Role
+from socialcredit.services.own_report import own_report
 
 router = APIRouter(prefix="/v1/me", tags=["subjects"], responses=AUTH_ERRORS)
 
@@ -59,3 +60,12 @@ def change_consent(request: Request, body: ConsentChange, key: Me, state: State)
     return inquiries.withdraw_consent(
         state.engine, subject_id=subject_id, inquirer=body.inquirer, purpose=purpose
     )
+
+
+@router.get(
+    "/report",
+    summary="Everything about me: records, sources, ratings with reasons and "
+    "how they are computed, lists, measures, restoration dates",
+)
+def my_report(request: Request, key: Me, state: State) -> dict[str, Any]:
+    return own_report(state.engine, state.require_policy(), _subject(request, key))

@@ -1,0 +1,64 @@
+"""A subject's own report: everything the store holds about them, and how it was computed.
+
+The stored report (records by status with their sources, ratings with reasons, list entries,
+measures in force) plus the published rating model that produced each rating and, for every
+adverse record, when restoration may be applied for and when publication ends.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine
+
+from socialcredit import ids
+from socialcredit.errors import UnknownSubject
+from socialcredit.policy.schema import Policy
+from socialcredit.services.report import stored_report
+
+
+def _empty(subject_id: str, policy: Policy) -> dict[str, Any]:
+    check = ids.check(subject_id)
+    return {
+        "subject": {
+            "subject_id": subject_id,
+            "scheme": check.scheme,
+            "kind": check.kind,
+            "name": None,
+            "birth_date": check.birth_date,
+            "sex": check.sex,
+        },
+        "source": {
+            "mode": "stored",
+            "run_id": None,
+            "as_of": None,
+            "policy_version": policy.version,
+        },
+        "records": {},
+        "ratings": [],
+        "list_entries": [],
+        "measures": [],
+    }
+
+
+def own_report(engine: Engine, policy: Policy, subject_id: str) -> dict[str, Any]:
+    try:
+        report = stored_report(engine, subject_id)
+    except UnknownSubject:
+        report = _empty(subject_id, policy)  # nothing furnished about you: an empty report
+    kind = report["subject"].get("kind")
+    report["rating_models"] = [
+        rating.model_dump(mode="json") for rating in policy.ratings if rating.subject_kind == kind
+    ]
+    report["restoration"] = [
+        {
+            "furnisher": r["furnisher"],
+            "record_id": r["record_id"],
+            "category": r["category"],
+            "restorable_from": r.get("restorable_from"),
+            "publish_until": r.get("publish_until"),
+        }
+        for r in report["records"].get("active", [])
+        if "restorable_from" in r
+    ]
+    return report

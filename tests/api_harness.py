@@ -148,6 +148,7 @@ def publish_decisions(
                 high_water_seq=0,
                 subjects=len(rows),
                 started_at=dt.datetime.now(dt.UTC),
+                finished_at=dt.datetime.now(dt.UTC),
             )
         ).inserted_primary_key[0]
         if rows:

@@ -234,7 +234,10 @@ def _bytes_array(values: Sequence[str]) -> npt.NDArray[np.bytes_]:
 
 
 def latest_run(conn: Connection) -> int | None:
-    value = conn.execute(select(func.max(derive_runs.c.run_id))).scalar_one_or_none()
+    """The last *finished* derivation run: a run's results are complete once it is finished."""
+    value = conn.execute(
+        select(func.max(derive_runs.c.run_id)).where(derive_runs.c.finished_at.is_not(None))
+    ).scalar_one_or_none()
     return None if value is None else int(value)
 
 

@@ -31,32 +31,46 @@ class Identities:
     error: NDArray[Any]  # why invalid, or None
 
 
+_NONE = (False, False, None, None, None, None, None, None)
+
+
+def _facts(result: ids.IdCheck | None) -> tuple[Any, ...]:
+    if result is None:
+        return _NONE
+    kind = result.kind if result.valid else None
+    return (
+        result.valid,
+        result.legacy,
+        result.normalised,
+        result.scheme,
+        kind,
+        result.birth_date,
+        result.sex,
+        result.error,
+    )
+
+
 def check_column(column: pa.Array, today: dt.date) -> Identities:
     """Check trimmed identifier text; empty values are ``given=False`` and invalid."""
     encoded = pc.dictionary_encode(column)
     rows = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
     values: list[str] = encoded.dictionary.to_pylist()
-    results = [ids.check(v, today=today) if v else None for v in values]
+    # One check per distinct value; the last entry stands for "no value" (never indexed).
+    facts = [_facts(ids.check(v, today=today) if v else None) for v in values] + [_NONE]
+    valid, legacy, normalised, scheme, kind, birth, sex, error = zip(*facts, strict=True)
+    given = np.array([bool(v) for v in values] + [False], dtype=bool)
 
-    def spread(pick: Any, dtype: Any = object, empty: Any = None) -> NDArray[Any]:
-        per_value = np.array(
-            [empty if r is None else pick(r) for r in results] + [empty], dtype=dtype
-        )
-        return per_value[rows] if len(rows) else per_value[:0]
+    def spread(per_value: tuple[Any, ...], dtype: Any = object) -> NDArray[Any]:
+        return np.array(per_value, dtype=dtype)[rows]
 
-    births = spread(
-        lambda r: np.datetime64(r.birth_date, "D") if r.birth_date else None,
-        dtype="datetime64[D]",
-        empty=np.datetime64("NaT", "D"),
-    )
     return Identities(
-        given=spread(lambda r: True, dtype=bool, empty=False),
-        valid=spread(lambda r: r.valid, dtype=bool, empty=False),
-        legacy=spread(lambda r: r.legacy, dtype=bool, empty=False),
-        normalised=spread(lambda r: r.normalised),
-        scheme=spread(lambda r: r.scheme),
-        kind=spread(lambda r: r.kind if r.valid else None),
-        birth=births,
-        sex=spread(lambda r: r.sex),
-        error=spread(lambda r: r.error),
+        given=given[rows],
+        valid=spread(valid, bool),
+        legacy=spread(legacy, bool),
+        normalised=spread(normalised),
+        scheme=spread(scheme),
+        kind=spread(kind),
+        birth=spread(birth, "datetime64[D]"),
+        sex=spread(sex),
+        error=spread(error),
     )

@@ -34,7 +34,7 @@ from socialcredit.ingest.records import candidates
 from socialcredit.ingest.rules import Rules
 from socialcredit.ingest.summary import Counts, Progress, RunSummary
 from socialcredit.ingest.validate import validate
-from socialcredit.store.ledger import insert_events
+from socialcredit.store.ledger import bulk_session, insert_events
 from socialcredit.store.policies import policy_in_force
 from socialcredit.store.tables import ingest_batches
 
@@ -202,7 +202,7 @@ def _run(
     started = time.perf_counter()
     totals = Counts()
     try:
-        with engine.begin() as conn:
+        with engine.begin() as conn, bulk_session(conn):
             run = _Run(conn, rules, batch_id, day, received_at)
             for name, chunks, counts in work:
                 for chunk in chunks:

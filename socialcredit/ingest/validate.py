@@ -21,6 +21,8 @@ from socialcredit.ingest.identity import Identities, check_column
 from socialcredit.ingest.rules import ACTION_ALIASES, ACTIONS, GROUNDS, NO_EXTENSION, Rules
 from socialcredit.ingest.values import (
     full_years,
+    longer_than,
+    member,
     parse_dates,
     parse_fen,
     parse_small_int,
@@ -31,33 +33,22 @@ from socialcredit.ingest.values import (
 
 Mask = NDArray[np.bool_]
 Index = NDArray[np.intp]
+Explain = Callable[[Index], Iterable[str]]
 MAX_KEY_CHARS = 128  # record_id and document_no columns
 
 # The order in which a row's fields are judged; the first failure is the row's reason.
 CHECK_ORDER: tuple[str, ...] = (
-    "field_missing",
-    "field_invalid",
-    "action_invalid",
-    "category_unknown",
-    "furnisher_not_authorised",
-    "date_invalid",
-    "date_future",
-    "amount_invalid",
-    "extension_invalid",
-    "ground_invalid",
-    "legal_rep_invalid",
-    "name_missing",
-    "id_missing",
-    "id_legacy",
-    "id_invalid",
-    "subject_kind_mismatch",
-    "minor_subject",
-)
+    "field_missing", "field_invalid", "action_invalid", "category_unknown",
+    "furnisher_not_authorised", "date_invalid", "date_future", "amount_invalid",
+    "extension_invalid", "ground_invalid", "legal_rep_invalid", "name_missing", "id_missing",
+    "id_legacy", "id_invalid", "subject_kind_mismatch", "minor_subject",
+)  # fmt: skip
 IDENTITY_REASONS = frozenset({"id_missing", "id_legacy", "id_invalid"})
+FOLDED = ("category", "decided_on", "amount", "action", "extension_months", "ground")
 
 
 class Reasons:
-    """The first reason of each row, with the field, its value and a sentence for the furnisher."""
+    """The first reason of each row, with the field and a sentence for the furnisher."""
 
     def __init__(self, size: int) -> None:
         self.open = np.ones(size, dtype=bool)
@@ -65,9 +56,7 @@ class Reasons:
         self.field = np.full(size, None, dtype=object)
         self.message = np.full(size, None, dtype=object)
 
-    def flag(
-        self, failing: Mask, code: str, field: str, explain: Callable[[Index], Iterable[str]]
-    ) -> None:
+    def flag(self, failing: Mask, code: str, field: str, explain: Explain) -> None:
         rows = np.flatnonzero(failing & self.open)
         if not len(rows):
             return
@@ -77,16 +66,30 @@ class Reasons:
         self.message[rows] = list(explain(rows))
 
 
+class Texts:
+    """The chunk's columns as trimmed Arrow text, and as Python strings when asked for."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self.arrow = {name: text(table.column(name)) for name in table.column_names}
+        self.folded = {name: text(table.column(name), fold=True) for name in FOLDED}
+        self._python: dict[str, NDArray[Any]] = {}
+
+    def __getitem__(self, name: str) -> NDArray[Any]:
+        if name not in self._python:
+            self._python[name] = to_numpy_str(self.arrow[name])
+        return self._python[name]
+
+
 @dataclass(frozen=True)
 class Checked:
     """A validated chunk: the parsed fields of every row, and each failing row's reason."""
 
     reasons: Reasons
-    text: dict[str, NDArray[Any]]  # every column as trimmed text, for the quarantine's value
+    text: Texts  # every column as trimmed text, for the quarantine's value
     record_id: NDArray[Any]
     action: NDArray[Any]
     category: NDArray[Any]
-    decided_on: NDArray[Any]  # YYYY-MM-DD text
+    decided_on: NDArray[Any]  # YYYY-MM-DD text, None where not a real date
     document_no: NDArray[Any]
     subject_name: NDArray[Any]
     amount_fen: NDArray[Any]  # int or None
@@ -105,114 +108,41 @@ class Checked:
         return self.identity.normalised
 
 
-def _optional(values: NDArray[Any], given: Mask) -> NDArray[Any]:
+def optional(values: NDArray[Any], given: Mask) -> NDArray[Any]:
     out = values.astype(object)
     out[~given] = None
     return out
 
 
+def fixed(sentence: str) -> Explain:
+    return lambda rows: [sentence] * len(rows)
+
+
 def validate(table: pa.Table, rules: Rules, today: dt.date) -> Checked:
     """Judge every row of a chunk (binding column names, string values)."""
-    n = table.num_rows
-    col = {name: text(table.column(name)) for name in table.column_names}
-    folded = {
-        name: text(table.column(name), fold=True)
-        for name in ("category", "decided_on", "amount", "action", "extension_months", "ground")
-    }
-    reasons = Reasons(n)
-    raw = {name: to_numpy_str(values) for name, values in col.items()}
-
-    def fixed(sentence: str) -> Callable[[Index], list[str]]:
-        return lambda rows: [sentence] * len(rows)
+    texts = Texts(table)
+    col, folded = texts.arrow, texts.folded
+    reasons = Reasons(table.num_rows)
 
     # 1. required text fields, and the length the ledger keeps
     for name in ("record_id", "category", "decided_on", "document_no"):
         reasons.flag(~present(col[name]), "field_missing", name, fixed(f"{name} is empty"))
     for name in ("record_id", "document_no"):
-        long = np.asarray(
-            pc.greater(pc.utf8_length(col[name]), MAX_KEY_CHARS).to_numpy(zero_copy_only=False)
-        )
-        reasons.flag(
-            long, "field_invalid", name, fixed(f"{name} is longer than {MAX_KEY_CHARS} characters")
-        )
+        too_long = fixed(f"{name} is longer than {MAX_KEY_CHARS} characters")
+        reasons.flag(longer_than(col[name], MAX_KEY_CHARS), "field_invalid", name, too_long)
 
-    # 2. action: empty means file; Chinese words accepted
-    action_text = pc.utf8_lower(folded["action"])
-    action = to_numpy_str(action_text)
-    for word, meaning in ACTION_ALIASES.items():
-        action[action == word] = meaning
-    action[action == ""] = "file"
-    reasons.flag(
-        ~np.isin(action, ACTIONS),
-        "action_invalid",
-        "action",
-        lambda rows: [
-            f"action {raw['action'][i]!r} is not one of {', '.join(ACTIONS)}" for i in rows
-        ],
-    )
-
-    # 3. category: in the catalogue, and this furnisher's to furnish
-    category_text = pc.utf8_lower(folded["category"])
-    cat = np.asarray(
-        pc.fill_null(pc.index_in(category_text, rules.codes), -1).to_numpy(zero_copy_only=False),
-        dtype=np.int64,
-    )
-    known = cat >= 0
-    category = to_numpy_str(category_text)
-    reasons.flag(
-        ~known,
-        "category_unknown",
-        "category",
-        lambda rows: [
-            f"category {raw['category'][i]!r} is not in the catalogue of "
-            f"policy {rules.policy_version}"
-            for i in rows
-        ],
-    )
-    safe_cat = np.where(known, cat, 0)
-    reasons.flag(
-        known & ~rules.authorised[safe_cat],
-        "furnisher_not_authorised",
-        "category",
-        lambda rows: [
-            f"furnisher {rules.furnisher} is not authorised to furnish "
-            f"{category[i]} (authorised: {', '.join(rules.authorised_codes())})"
-            for i in rows
-        ],
-    )
-
-    # 4. the decision date
-    days, real = parse_dates(folded["decided_on"])
-    reasons.flag(
-        ~real,
-        "date_invalid",
-        "decided_on",
-        lambda rows: [
-            f"decided_on {raw['decided_on'][i]!r} is not a real date written YYYY-MM-DD"
-            for i in rows
-        ],
-    )
-    reasons.flag(
-        real & (days > np.datetime64(today, "D")),
-        "date_future",
-        "decided_on",
-        lambda rows: [f"decided_on {days[i]} is after today ({today})" for i in rows],
-    )
-    decided_on = _optional(to_numpy_str(folded["decided_on"]), real)
+    action = _action(folded["action"], texts, reasons)
+    cat, category = _category(folded["category"], rules, texts, reasons)
+    safe_cat = np.where(cat >= 0, cat, 0)
+    days, decided_on = _decided_on(folded["decided_on"], today, texts, reasons)
 
     # 5. amount in yuan -> fen
     fen, amount_ok = parse_fen(folded["amount"])
-    has_amount = present(folded["amount"])
     reasons.flag(
-        ~amount_ok,
-        "amount_invalid",
-        "amount",
-        lambda rows: [
-            f"amount {raw['amount'][i]!r} is not a number of yuan with at "
-            "most 2 decimals (no separators or units)"
-            for i in rows
-        ],
-    )
+        ~amount_ok, "amount_invalid", "amount",
+        lambda rows: [f"amount {texts['amount'][i]!r} is not a number of yuan with at most 2 "
+                      "decimals (no separators or units)" for i in rows],
+    )  # fmt: skip
 
     # 6. extension in months, on categories whose list allows one
     months, months_ok = parse_small_int(folded["extension_months"])
@@ -220,48 +150,148 @@ def validate(table: pa.Table, rules: Rules, today: dt.date) -> Checked:
     limit = rules.max_extension_months[safe_cat]
     bad_months = has_months & (~months_ok | (limit == NO_EXTENSION) | (months > limit))
     reasons.flag(
-        bad_months,
-        "extension_invalid",
-        "extension_months",
-        lambda rows: [
-            _extension_message(raw["extension_months"][i], category[i], int(limit[i])) for i in rows
-        ],
+        bad_months, "extension_invalid", "extension_months",
+        lambda rows: [_extension_message(texts["extension_months"][i], category[i], int(limit[i]))
+                      for i in rows],
+    )  # fmt: skip
+
+    ground = _ground(folded["ground"], category, rules, texts, reasons)
+    legal_rep = _legal_rep(col["legal_rep_id"], safe_cat, category, rules, today, texts, reasons)
+    who = _subject(col, cat, safe_cat, category, days, decided_on, rules, today, reasons)
+
+    return Checked(
+        reasons=reasons,
+        text=texts,
+        record_id=texts["record_id"],
+        action=action,
+        category=category,
+        decided_on=decided_on,
+        document_no=texts["document_no"],
+        subject_name=texts["subject_name"],
+        amount_fen=optional(fen.astype(object), present(folded["amount"])),
+        extension_months=optional(months.astype(object), has_months),
+        ground=ground,
+        legal_rep_id=legal_rep,
+        note=optional(texts["note"], present(col["note"])),
+        identity=who,
     )
 
-    # 7. ground, from the category's allowed set
-    ground = to_numpy_str(pc.utf8_lower(folded["ground"]))
-    has_ground = ground != ""
-    pair = np.char.add(np.char.add(category.astype(str), "\x1f"), ground.astype(str))
-    bad_ground = has_ground & ~np.isin(pair, list(rules.ground_pairs))
-    reasons.flag(
-        bad_ground,
-        "ground_invalid",
-        "ground",
-        lambda rows: [_ground_message(raw["ground"][i], category[i]) for i in rows],
-    )
 
-    # 8. the legal representative: a valid resident ID, where the category names one
-    rep = check_column(col["legal_rep_id"], today)
-    rep_not_allowed = rep.given & ~rules.carries_legal_rep[safe_cat]
-    rep_bad = rep.given & (~rep.valid | (rep.kind != "person"))
+def _action(folded: pa.Array, texts: Texts, reasons: Reasons) -> NDArray[Any]:
+    """2. empty means file; the Chinese words of ACTION_ALIASES are accepted."""
+    lowered = pc.utf8_lower(folded)
+    if pc.any(member(lowered, list(ACTION_ALIASES))).as_py():
+        mapped = to_numpy_str(lowered)
+        for word, meaning in ACTION_ALIASES.items():
+            mapped[mapped == word] = meaning
+        lowered = pa.array(mapped.tolist(), type=pa.string())
+    ok = member(lowered, [*ACTIONS, ""])
     reasons.flag(
-        rep_not_allowed,
-        "legal_rep_invalid",
-        "legal_rep_id",
+        ~ok, "action_invalid", "action",
+        lambda rows: [f"action {texts['action'][i]!r} is not one of {', '.join(ACTIONS)}"
+                      for i in rows],
+    )  # fmt: skip
+    action = to_numpy_str(lowered)
+    action[action == ""] = "file"
+    return action
+
+
+def _category(
+    folded: pa.Array, rules: Rules, texts: Texts, reasons: Reasons
+) -> tuple[NDArray[np.int64], NDArray[Any]]:
+    """3. in the catalogue, and this furnisher's to furnish; (catalogue index or -1, code)."""
+    lowered = pc.utf8_lower(folded)
+    index = pc.fill_null(pc.index_in(lowered, rules.codes), -1)
+    cat = np.asarray(index.to_numpy(zero_copy_only=False), dtype=np.int64)
+    category = to_numpy_str(lowered)
+    known = cat >= 0
+    reasons.flag(
+        ~known, "category_unknown", "category",
+        lambda rows: [f"category {texts['category'][i]!r} is not in the catalogue of policy "
+                      f"{rules.policy_version}" for i in rows],
+    )  # fmt: skip
+    authorised = ", ".join(rules.authorised_codes())
+    reasons.flag(
+        known & ~rules.authorised[np.where(known, cat, 0)], "furnisher_not_authorised",
+        "category",
+        lambda rows: [f"furnisher {rules.furnisher} is not authorised to furnish {category[i]} "
+                      f"(authorised: {authorised})" for i in rows],
+    )  # fmt: skip
+    return cat, category
+
+
+def _decided_on(
+    folded: pa.Array, today: dt.date, texts: Texts, reasons: Reasons
+) -> tuple[NDArray[np.datetime64], NDArray[Any]]:
+    """4. a real calendar day, not after today; (days, YYYY-MM-DD text or None)."""
+    days, real = parse_dates(folded)
+    reasons.flag(
+        ~real, "date_invalid", "decided_on",
+        lambda rows: [f"decided_on {texts['decided_on'][i]!r} is not a real date written "
+                      "YYYY-MM-DD" for i in rows],
+    )  # fmt: skip
+    reasons.flag(
+        real & (days > np.datetime64(today, "D")), "date_future", "decided_on",
+        lambda rows: [f"decided_on {days[i]} is after today ({today})" for i in rows],
+    )  # fmt: skip
+    return days, optional(to_numpy_str(folded), real)
+
+
+def _ground(
+    folded: pa.Array, category: NDArray[Any], rules: Rules, texts: Texts, reasons: Reasons
+) -> NDArray[Any]:
+    """7. from the category's allowed set (only the SPC defaulter list has grounds)."""
+    lowered = pc.utf8_lower(folded)
+    given = present(lowered)
+    if not given.any():
+        return np.full(len(given), None, dtype=object)
+    cats = pa.array(category.tolist(), type=pa.string())
+    pairs = pc.binary_join_element_wise(cats, lowered, "\x1f")
+    ground = to_numpy_str(lowered)
+    reasons.flag(
+        given & ~member(pairs, sorted(rules.ground_pairs)), "ground_invalid", "ground",
+        lambda rows: [_ground_message(texts["ground"][i], category[i]) for i in rows],
+    )  # fmt: skip
+    return optional(ground, given)
+
+
+def _legal_rep(
+    column: pa.Array,
+    safe_cat: NDArray[np.int64],
+    category: NDArray[Any],
+    rules: Rules,
+    today: dt.date,
+    texts: Texts,
+    reasons: Reasons,
+) -> NDArray[Any]:
+    """8. a valid resident ID, on categories that name a legal representative."""
+    rep = check_column(column, today)
+    if not rep.given.any():
+        return rep.normalised
+    reasons.flag(
+        rep.given & ~rules.carries_legal_rep[safe_cat], "legal_rep_invalid", "legal_rep_id",
         lambda rows: [f"{category[i]} rows do not name a legal representative" for i in rows],
-    )
+    )  # fmt: skip
     reasons.flag(
-        rep_bad,
-        "legal_rep_invalid",
-        "legal_rep_id",
-        lambda rows: [
-            f"legal_rep_id {raw['legal_rep_id'][i]!r} is not a valid resident"
-            f" ID: {rep.error[i] or 'it is a ' + str(rep.scheme[i])}"
-            for i in rows
-        ],
-    )
+        rep.given & (~rep.valid | (rep.kind != "person")), "legal_rep_invalid", "legal_rep_id",
+        lambda rows: [f"legal_rep_id {texts['legal_rep_id'][i]!r} is not a valid resident ID: "
+                      f"{rep.error[i] or 'it is a ' + str(rep.scheme[i])}" for i in rows],
+    )  # fmt: skip
+    return rep.normalised
 
-    # 9. who the row is about: a name, and a valid identifier of an allowed kind and age
+
+def _subject(
+    col: dict[str, pa.Array],
+    cat: NDArray[np.int64],
+    safe_cat: NDArray[np.int64],
+    category: NDArray[Any],
+    days: NDArray[np.datetime64],
+    decided_on: NDArray[Any],
+    rules: Rules,
+    today: dt.date,
+    reasons: Reasons,
+) -> Identities:
+    """9. a name, and a valid identifier of an allowed kind and age."""
     reasons.flag(
         ~present(col["subject_name"]),
         "name_missing",
@@ -269,68 +299,37 @@ def validate(table: pa.Table, rules: Rules, today: dt.date) -> Checked:
         fixed("subject_name is empty"),
     )
     who = check_column(col["subject_id"], today)
+    held = "; the row is held for review"
+    reasons.flag(~who.given, "id_missing", "subject_id", fixed("subject_id is empty" + held))
     reasons.flag(
-        ~who.given,
-        "id_missing",
-        "subject_id",
-        fixed("subject_id is empty: the row is held for review"),
-    )
-    reasons.flag(
-        who.legacy,
-        "id_legacy",
-        "subject_id",
-        lambda rows: [f"{who.error[i]}; the row is held for review" for i in rows],
+        who.legacy, "id_legacy", "subject_id", lambda rows: [f"{who.error[i]}{held}" for i in rows]
     )
     reasons.flag(
         who.given & ~who.valid,
         "id_invalid",
         "subject_id",
-        lambda rows: [f"{who.error[i]}; the row is held for review" for i in rows],
+        lambda rows: [f"{who.error[i]}{held}" for i in rows],
     )
     is_person, is_org = who.kind == "person", who.kind == "org"
     kind_ok = (is_person & rules.allows_person[safe_cat]) | (is_org & rules.allows_org[safe_cat])
     reasons.flag(
-        who.valid & ~kind_ok,
-        "subject_kind_mismatch",
-        "subject_id",
-        lambda rows: [
-            f"{category[i]} is furnished about "
-            f"{' or '.join(rules.category(int(cat[i])).subject_kinds)}; "
-            f"{who.normalised[i]} is a {who.kind[i]}"
-            for i in rows
-        ],
-    )
+        who.valid & ~kind_ok, "subject_kind_mismatch", "subject_id",
+        lambda rows: [f"{category[i]} is furnished about "
+                      f"{' or '.join(rules.category(int(cat[i])).subject_kinds)}; "
+                      f"{who.normalised[i]} is a {who.kind[i]}" for i in rows],
+    )  # fmt: skip
     min_age = rules.min_age[safe_cat]
-    age = full_years(who.birth, days)
-    minor = is_person & (min_age >= 0) & real & (age < min_age)
+    limited = np.flatnonzero(is_person & (min_age >= 0) & ~np.isnat(days) & reasons.open)
+    age = np.zeros(len(days), dtype=np.int64)
+    age[limited] = full_years(who.birth[limited], days[limited])
+    minor = np.zeros(len(days), dtype=bool)
+    minor[limited] = age[limited] < min_age[limited]
     reasons.flag(
-        minor,
-        "minor_subject",
-        "subject_id",
-        lambda rows: [
-            f"the subject was {age[i]} on {decided_on[i]}; {category[i]} "
-            f"may not be recorded about anyone under {min_age[i]}"
-            for i in rows
-        ],
-    )
-
-    note = raw["note"]
-    return Checked(
-        reasons=reasons,
-        text=raw,
-        record_id=raw["record_id"],
-        action=action,
-        category=category,
-        decided_on=decided_on,
-        document_no=raw["document_no"],
-        subject_name=raw["subject_name"],
-        amount_fen=_optional(fen.astype(object), has_amount),
-        extension_months=_optional(months.astype(object), has_months),
-        ground=_optional(ground, has_ground),
-        legal_rep_id=_optional(rep.normalised, rep.given),
-        note=_optional(note, note != ""),
-        identity=who,
-    )
+        minor, "minor_subject", "subject_id",
+        lambda rows: [f"the subject was {age[i]} on {decided_on[i]}; {category[i]} may not be "
+                      f"recorded about anyone under {min_age[i]}" for i in rows],
+    )  # fmt: skip
+    return who
 
 
 def _extension_message(value: str, category: str, limit: int) -> str:

@@ -36,6 +36,16 @@ def present(column: pa.Array) -> Mask:
     return np.asarray(pc.greater(pc.utf8_length(column), 0).to_numpy(zero_copy_only=False))
 
 
+def longer_than(column: pa.Array, limit: int) -> Mask:
+    return np.asarray(pc.greater(pc.utf8_length(column), limit).to_numpy(zero_copy_only=False))
+
+
+def member(column: pa.Array, values: list[str]) -> Mask:
+    """Which entries are one of ``values`` (a hash look-up in Arrow)."""
+    found = pc.is_in(column, value_set=pa.array(values, type=pa.string()))
+    return np.asarray(pc.fill_null(found, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
 def to_numpy_str(column: pa.Array) -> NDArray[Any]:
     """An object array of Python strings (empty text stays ``""``)."""
     return np.asarray(column.to_numpy(zero_copy_only=False), dtype=object)
@@ -51,17 +61,26 @@ def matches(column: pa.Array, pattern: str) -> Mask:
 
 def parse_dates(column: pa.Array) -> tuple[NDArray[np.datetime64], Mask]:
     """(days, real): YYYY-MM-DD of a real calendar day from 1900 on; NaT elsewhere."""
-    shaped = pc.if_else(
-        pc.match_substring_regex(column, ISO_DATE), column, pa.scalar(None, pa.string())
+    shaped = matches(column, ISO_DATE)
+    safe = pc.if_else(pa.array(shaped), column, "1900-01-01")
+
+    def part(start: int, stop: int) -> NDArray[np.int64]:
+        piece = pc.utf8_slice_codeunits(safe, start, stop)
+        return np.asarray(pc.cast(piece, pa.int64()).to_numpy(zero_copy_only=False))
+
+    year, month, day = part(0, 4), part(5, 7), part(8, 10)
+    months = ((year - 1970) * 12 + np.clip(month, 1, 12) - 1).astype("datetime64[M]")
+    days = months.astype("datetime64[D]") + (np.clip(day, 1, 31) - 1)
+    # 2023-02-29 lands in March: a real day stays in its month.
+    real = (
+        shaped
+        & (month >= 1)
+        & (month <= 12)
+        & (day >= 1)
+        & (days.astype("datetime64[M]") == months)
+        & (days >= EARLIEST)
     )
-    days = pc.cast(
-        pc.strptime(shaped, format="%Y-%m-%d", unit="s", error_is_null=True), pa.date32()
-    )
-    # strptime rolls 2023-02-29 over to 2023-03-01: a real day formats back to the same text.
-    real = pc.fill_null(pc.equal(pc.strftime(days, format="%Y-%m-%d"), column), False)
-    values = np.asarray(days.to_numpy(zero_copy_only=False), dtype="datetime64[D]")
-    ok = np.asarray(real.to_numpy(zero_copy_only=False)) & (values >= EARLIEST)
-    return np.where(ok, values, NOT_A_DATE), ok
+    return np.where(real, days, NOT_A_DATE), real
 
 
 def parse_fen(column: pa.Array) -> tuple[NDArray[np.int64], Mask]:

@@ -4,19 +4,32 @@ An event's identity is the sha256 of its content (``event_key``), so the same ro
 (the same file ingested again, a retried API call) is recognised and counted as a duplicate.
 
 Writes take a bulk path on the connection's own transaction: ``executemany`` of tuples on the
-DB-API connection for SQLite, ``COPY ... FROM STDIN`` for PostgreSQL. Look-ups are batched
-(``= ANY(array)`` on PostgreSQL, ``IN (...)`` in slices on SQLite), never one query per row.
+DB-API connection for SQLite, ``COPY ... FROM STDIN`` for PostgreSQL. Look-ups take all their
+values in one parameter (``= ANY(array)`` on PostgreSQL, ``IN (SELECT value FROM json_each(?))``
+on SQLite), never one query per row.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, String, Table, and_, any_, bindparam, select
+from sqlalchemy import (
+    Connection,
+    String,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    func,
+    literal_column,
+    select,
+)
 from sqlalchemy.dialects import postgresql
 
 from socialcredit.store.tables import events
@@ -38,7 +51,6 @@ EVENT_FIELDS = (
     "note",
 )
 SEPARATOR = "\x1f"
-LOOKUP_SLICE = 10_000  # values per IN (...) on SQLite
 
 
 def key_text(value: Any) -> str:
@@ -77,22 +89,25 @@ class FiledRecord:
 # -- look-ups -----------------------------------------------------------------------------------
 
 
-def _slices(values: Sequence[str], size: int) -> Iterator[Sequence[str]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
 def select_in(conn: Connection, query: Any, column: Any, values: Sequence[str]) -> Iterator[Any]:
-    """Rows of ``query`` whose ``column`` is one of ``values``, in as few statements as allowed."""
+    """Rows of ``query`` whose ``column`` is one of ``values``, in one statement.
+
+    The values travel as one parameter (a PostgreSQL array; a JSON array that SQLite unpacks
+    with ``json_each``), so the statement is the same whatever their number.
+    """
     if not values:
         return
     if conn.dialect.name == "postgresql":
         array = bindparam("values", type_=postgresql.ARRAY(String))
         yield from conn.execute(query.where(column == any_(array)), {"values": list(values)})
         return
-    expanding: Any = bindparam("values", expanding=True)
-    for part in _slices(values, LOOKUP_SLICE):
-        yield from conn.execute(query.where(column.in_(expanding)), {"values": list(part)})
+    unpacked: Any = select(literal_column("value")).select_from(
+        func.json_each(bindparam("values", type_=String))
+    )
+    yield from conn.execute(
+        query.where(column.in_(unpacked.scalar_subquery())),
+        {"values": json.dumps(list(values), ensure_ascii=False)},
+    )
 
 
 def existing_keys(conn: Connection, keys: Sequence[str]) -> set[str]:
@@ -138,6 +153,25 @@ def bulk_insert(
         return
     marks = ", ".join("?" * len(names))
     driver.executemany(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", rows)
+
+
+BULK_CACHE_KIB = 256 * 1024  # SQLite page cache while a bulk transaction writes indexes
+
+
+@contextmanager
+def bulk_session(conn: Connection) -> Iterator[None]:
+    """Settings for a large write on this connection, restored afterwards.
+
+    SQLite's default 2 MiB page cache makes it spill and re-read index pages of a big
+    transaction; a larger cache for the duration keeps them in memory.
+    """
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    before = conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
+    conn.exec_driver_sql(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
+    yield  # after a failure the connection is rolled back; its cache setting does not matter
+    conn.exec_driver_sql(f"PRAGMA cache_size = {int(before)}")
 
 
 def stored_timestamp(conn: Connection, when: dt.datetime) -> Any:

@@ -70,16 +70,21 @@ def error_response(exc: SocialCreditError) -> JSONResponse:
     )
 
 
+def _explain(err: dict[str, Any]) -> dict[str, Any]:
+    kind = err.get("type", "")
+    location = [str(p) for p in err.get("loc", ())]
+    message = str(err.get("msg", "")).removeprefix("Value error, ")
+    if kind == "json_invalid":  # pydantic puts the character position where a field would be
+        position = location[1] if len(location) > 1 else "?"
+        reason = (err.get("ctx") or {}).get("error", "")
+        location = ["body"]
+        message = f"the body is not valid JSON (at character {position}: {reason})"
+    return {"location": location, "message": message, "type": kind}
+
+
 def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     """Where and why, without echoing the input back (it may be large or hostile)."""
-    return [
-        {
-            "location": [str(p) for p in err.get("loc", ())],
-            "message": err.get("msg", ""),
-            "type": err.get("type", ""),
-        }
-        for err in exc.errors()[:50]
-    ]
+    return [_explain(err) for err in exc.errors()[:50]]
 
 
 async def _on_domain_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -93,7 +98,11 @@ async def _on_validation_error(_request: Request, exc: Exception) -> JSONRespons
     assert isinstance(exc, RequestValidationError)
     details = _validation_details(exc)
     first = details[0] if details else {"location": [], "message": "invalid request"}
-    where = ".".join(p for p in first["location"] if p not in ("body",)) or "request"
+    where = (
+        ".".join(p for p in first["location"][1:]) or first["location"][0]
+        if first["location"]
+        else "request"
+    )
     message = f"{where}: {first['message']}"
     if len(details) > 1:
         message += f" (and {len(details) - 1} more)"

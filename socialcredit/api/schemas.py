@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from socialcredit.services.inquiries import Purpose
 from socialcredit.services.keys import Role
@@ -13,6 +13,28 @@ from socialcredit.services.keys import Role
 MAX_BATCH_RECORDS = 10_000
 MAX_CHECK_SUBJECTS = 1_000
 _TEXT = 4_096  # no furnisher field is longer than this
+
+
+_NAME_FORBIDDEN = frozenset('<>;"`\\{}|')
+_NAME_SEQUENCES = ("--", "/*", "*/")
+
+
+def _safe_name(value: str | None) -> str | None:
+    """Names are letters of any script, digits, spaces and ordinary punctuation. Markup and SQL
+    punctuation are refused at the door: no real name needs them, and stored, they would only
+    wait for a careless reader."""
+    if value is None:
+        return None
+    bad = sorted({c for c in value if c in _NAME_FORBIDDEN or (ord(c) < 32 or ord(c) == 127)})
+    seq = [s for s in _NAME_SEQUENCES if s in value]
+    if bad or seq:
+        shown = ", ".join(repr(c) for c in [*bad, *seq])
+        raise ValueError(f"a name may not contain {shown}")
+    return value
+
+
+SafeName = Annotated[str, AfterValidator(_safe_name)]
+OptionalSafeName = Annotated[str | None, AfterValidator(_safe_name)]
 
 
 class Body(BaseModel):
@@ -111,7 +133,7 @@ class FurnishedRecord(Body):
 
     record_id: str | None = Field(default=None, max_length=_TEXT)
     subject_id: str | None = Field(default=None, max_length=_TEXT)
-    subject_name: str | None = Field(default=None, max_length=_TEXT)
+    subject_name: OptionalSafeName = Field(default=None, max_length=_TEXT)
     category: str | None = Field(default=None, max_length=_TEXT)
     decided_on: str | None = Field(default=None, max_length=_TEXT, examples=["2026-03-01"])
     document_no: str | None = Field(default=None, max_length=_TEXT)
@@ -187,7 +209,7 @@ class InquiryReport(BaseModel):
 
 
 class ConsentChange(Body):
-    inquirer: str = Field(
+    inquirer: SafeName = Field(
         min_length=1,
         max_length=200,
         description="the inquirer's name, as it appears in your inquiries",
@@ -209,7 +231,7 @@ class ConsentRecord(BaseModel):
 
 class KeyRequest(Body):
     role: Role
-    name: str = Field(min_length=1, max_length=200)
+    name: SafeName = Field(min_length=1, max_length=200)
     furnisher: str | None = Field(default=None, max_length=32)
     subject_id: str | None = Field(default=None, max_length=32)
     rate_per_minute: int | None = Field(default=None, ge=1, le=100_000_000)

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query
 
 from socialcredit.api.deps import State, public_rate_limit
-from socialcredit.api.schemas import PUBLIC_ERRORS, errors
+from socialcredit.api.schemas import PUBLIC_ERRORS, OptionalSafeName, errors
 from socialcredit.policy.schema import Policy
 from socialcredit.services import publication
 
@@ -46,7 +46,7 @@ def lists(state: State) -> list[dict[str, Any]]:
 def list_entries(
     state: State,
     code: ListCode,
-    q: Annotated[str | None, Query(max_length=100, description="name, or a full ID")] = None,
+    q: Annotated[OptionalSafeName, Query(max_length=100, description="name, or a full ID")] = None,
     changed_since: Annotated[dt.date | None, Query(description="listed on or after")] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> dict[str, Any]:

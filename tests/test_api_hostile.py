@@ -1,0 +1,129 @@
+"""Oversized, malformed and hostile input: a 4xx with a clear error in the uniform body, and the
+store exactly as it was."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api_harness import SUBJECT, Api, api_fixture, person_id  # noqa: F401
+from sqlalchemy import func, select
+
+from socialcredit.store.tables import (
+    api_keys,
+    consents,
+    events,
+    ingest_batches,
+    inquiries,
+    quarantine,
+    subjects,
+)
+
+GOOD = {
+    "record_id": "H-1",
+    "subject_id": SUBJECT,
+    "subject_name": "张三",
+    "category": "court.enforcement_case",
+    "decided_on": "2026-05-01",
+    "document_no": "(2026)京0105执9号",
+}
+SQL = "Robert'); DROP TABLE events;--"
+SCRIPT = "<script>alert(document.cookie)</script>"
+
+
+def snapshot(api: Api) -> dict[str, int]:
+    tables = (events, ingest_batches, quarantine, subjects, api_keys, consents, inquiries)
+    with api.engine.connect() as conn:
+        return {
+            t.name: conn.execute(select(func.count()).select_from(t)).scalar_one() for t in tables
+        }
+
+
+def refused(response: Any, status: int, code: str, *fragments: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    error = response.json()["error"]
+    assert error["code"] == code, error
+    for fragment in fragments:
+        assert fragment in error["message"], (fragment, error["message"])
+    return dict(error)
+
+
+def test_hostile_input_is_refused_and_changes_nothing(api: Api) -> None:
+    before = snapshot(api)
+    headers = {"Content-Type": "application/json"}
+
+    bad_json = api.post(
+        "/v1/records", "furnisher", content=b'{"records": [{"record_id": ', headers=headers
+    )
+    refused(bad_json, 422, "validation_failed", "JSON")
+    not_json = api.post("/v1/records", "furnisher", content="records=1", headers=headers)
+    refused(not_json, 422, "validation_failed")
+    wrong_shape = api.post("/v1/records", "furnisher", json={"records": {"record_id": "x"}})
+    refused(wrong_shape, 422, "validation_failed", "records")
+    unknown_field = api.post(
+        "/v1/records", "furnisher", json={"records": [{**GOOD, "owner": "me"}]}
+    )
+    refused(unknown_field, 422, "validation_failed", "owner")
+
+    too_many = api.post("/v1/records", "furnisher", json={"records": [GOOD] * 10_001})
+    refused(too_many, 422, "validation_failed", "10000")
+    huge = api.post(
+        "/v1/records", "furnisher", content=b"[" + b" " * (17 * 1024 * 1024) + b"]", headers=headers
+    )
+    refused(huge, 413, "payload_too_large")
+
+    for name in (SQL, SCRIPT):
+        rows = {"records": [GOOD, {**GOOD, "record_id": "H-2", "subject_name": name}]}
+        error = refused(api.post("/v1/records", "furnisher", json=rows), 422, "validation_failed")
+        assert error["details"][0]["location"] == ["body", "records", "1", "subject_name"]
+        consent = api.post("/v1/me/consents", "subject", json={"inquirer": name, "action": "grant"})
+        refused(consent, 422, "validation_failed", "inquirer")
+        key = api.post("/v1/keys", "operator", json={"role": "inquirer", "name": name})
+        refused(key, 422, "validation_failed", "name")
+        search = api.get("/v1/lists/court_defaulters/entries", params={"q": name})
+        refused(search, 422, "validation_failed", "q")
+
+    invalid = "110105198001010010"
+    refused(
+        api.get(f"/v1/subjects/{invalid}/report", "inquirer", params={"purpose": "tenancy"}),
+        422,
+        "invalid_identifier",
+        invalid,
+    )
+    refused(
+        api.get("/v1/checks/flight/<img src=x onerror=alert(1)>", "integrator"),
+        422,
+        "invalid_identifier",
+    )
+    refused(api.get("/v1/checks/flight/' OR 1=1 --", "integrator"), 422, "invalid_identifier")
+    refused(
+        api.post(
+            "/v1/keys", "operator", json={"role": "subject", "name": "x", "subject_id": invalid}
+        ),
+        422,
+        "invalid_identifier",
+        invalid,
+    )
+    refused(api.get("/v1/batches/1 OR 1=1", "furnisher"), 422, "validation_failed")
+    refused(
+        api.get("/v1/lists/court_defaulters/entries", params={"page": "0"}),
+        422,
+        "validation_failed",
+    )
+    refused(api.get("/v1/lists/x';--/entries"), 422, "validation_failed")
+    refused(api.call("PUT", "/v1/records", "furnisher", json={}), 405, "method_not_allowed")
+    refused(api.get("/v1/nowhere"), 404, "not_found")
+
+    assert snapshot(api) == before
+
+
+def test_names_from_real_registers_pass(api: Api) -> None:
+    """The name rule does not refuse ordinary names: CJK with middle dots, Latin, brackets."""
+    names = ["阿卜杜拉·买买提", "O'Brien & Sons (Beijing) Co., Ltd.", "北京某某（集团）有限公司"]
+    rows = [
+        {**GOOD, "record_id": f"N-{i}", "subject_id": person_id(600 + i), "subject_name": n}
+        for i, n in enumerate(names)
+    ]
+    answer = api.post("/v1/records", "furnisher", json={"records": rows})
+    assert answer.status_code == 200, answer.text
+    assert len(answer.json()["accepted"]) == 3

@@ -17,13 +17,21 @@ from typing import Any
 from sqlalchemy import Engine, and_, func, select
 
 from socialcredit.derive.run import DeriveResult, derive
+from socialcredit.errors import Conflict
 from socialcredit.ingest.pipeline import ingest_files
 from socialcredit.ingest.summary import Counts, Progress
 from socialcredit.policy.load import load_default
 from socialcredit.settings import Settings
 from socialcredit.store.engine import make_engine, upgrade
 from socialcredit.store.policies import save_policy
-from socialcredit.store.tables import decisions, list_entries, quarantine, ratings, subjects
+from socialcredit.store.tables import (
+    decisions,
+    events,
+    list_entries,
+    quarantine,
+    ratings,
+    subjects,
+)
 from socialcredit.synth import synthesize
 
 Step = Callable[[str], None]
@@ -50,6 +58,13 @@ def fresh_store(settings: Settings) -> Engine:
             Path(engine.url.database + suffix).unlink(missing_ok=True)
         engine = make_engine(settings.db)
     upgrade(engine)
+    with engine.connect() as conn:
+        if conn.execute(select(func.count()).select_from(events)).scalar_one():
+            engine.dispose()
+            raise Conflict(
+                "the demo needs an empty store and this one holds events already: "
+                "name an empty database with --db (a SQLite demo store is recreated each time)"
+            )
     save_policy(engine, load_default())
     return engine
 
@@ -100,10 +115,13 @@ def run_demo(
     timings["total"] = time.perf_counter() - started
 
     summary = DemoSummary(manifest=manifest, ingest=totals, derive=result, seconds=timings)
-    summary.bands = band_distribution(engine)
-    summary.quarantine_by_reason = quarantine_reasons(engine)
-    summary.truth = compare_with_truth(engine, out_dir)
-    summary.examples = examples(engine, out_dir)
+    try:
+        summary.bands = band_distribution(engine)
+        summary.quarantine_by_reason = quarantine_reasons(engine)
+        summary.truth = compare_with_truth(engine, out_dir)
+        summary.examples = examples(engine, out_dir)
+    finally:
+        engine.dispose()
     return summary
 
 

@@ -133,6 +133,7 @@ def _serve(settings: Any, host: str, port: int) -> None:
     console.print("demo credentials (Authorization: Bearer <key>), shown once:")
     for role, key in keys.items():
         console.print(f"  {role:18} {key}", highlight=False)
+    engine.dispose()
     serve_api(settings, host=host, port=port)
 
 

@@ -16,7 +16,13 @@ from fastapi import APIRouter, Depends, Path, Response
 from socialcredit import ids
 from socialcredit.api.auth import require_roles
 from socialcredit.api.deps import State
-from socialcredit.api.schemas import AUTH_ERRORS, CheckBatchResponse, CheckRequest, CheckResult
+from socialcredit.api.schemas import (
+    AUTH_ERRORS,
+    CheckBatchResponse,
+    CheckRequest,
+    CheckResult,
+    errors,
+)
 from socialcredit.errors import InvalidIdentifier, NotFound, ValidationFailed
 from socialcredit.services.decision_index import DecisionIndex, Verdict
 from socialcredit.services.keys import Role
@@ -121,7 +127,10 @@ def _answer(state_index: DecisionIndex, measure: str, verdicts: list[Verdict], o
 
 
 @router.post(
-    "", response_model=CheckBatchResponse, summary="Check 1 to 1,000 subjects against one measure"
+    "",
+    response_model=CheckBatchResponse,
+    responses=errors(404),
+    summary="Check 1 to 1,000 subjects against one measure",
 )
 async def check_batch(body: CheckRequest, state: State) -> Response:
     index = state.require_index()
@@ -135,6 +144,7 @@ async def check_batch(body: CheckRequest, state: State) -> Response:
 @router.get(
     "/{measure}/{subject_id}",
     response_model=CheckResult,
+    responses=errors(404),
     summary="Check one subject against one measure",
 )
 async def check_one(

@@ -64,6 +64,7 @@ def change_consent(request: Request, body: ConsentChange, key: Me, state: State)
 
 @router.get(
     "/report",
+    responses=errors(404),
     summary="Everything about me: records, sources, ratings with reasons and "
     "how they are computed, lists, measures, restoration dates",
 )

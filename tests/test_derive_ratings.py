@@ -87,7 +87,7 @@ def test_person_scores_decay_caps_and_band_boundaries(db_url: str, run: Any) -> 
         {
             "code": "admin.penalty_general",
             "points": -22,
-            "records": ["tax:boundary_below-2", "tax:boundary_below-1"],
+            "records": ["tax:boundary_below-1", "tax:boundary_below-2"],
         },
     ]
     capped = rating_of(run, db_url, ids["capped"])
@@ -95,7 +95,7 @@ def test_person_scores_decay_caps_and_band_boundaries(db_url: str, run: Any) -> 
         {
             "code": "admin.penalty_general",
             "points": -50,
-            "records": ["tax:capped-2", "tax:capped-1", "tax:capped-0"],
+            "records": ["tax:capped-0", "tax:capped-1", "tax:capped-2"],
         }
     ]
     assert rating_of(run, db_url, ids["decayed_out"])["reasons"] == []

@@ -36,14 +36,22 @@ EVENT_COLUMNS = (
 SUBJECT_COLUMNS = ("subject_id", "kind", "birth_date")
 # Fields an amendment may change (the subject, category and decision date never change).
 AMENDABLE = ("document_no", "amount_fen", "ground", "extension_months", "legal_rep_id")
+EPOCH = ibis.literal(dt.date(1970, 1, 1), type="date")
+SEQ_SPAN = 10**12  # orders amendments by (date, seq) as one integer; seqs stay below this
 
 
 def _day(value: dt.date) -> Any:
     return ibis.literal(value, type="date")
 
 
+def _as_date(shifted: Any) -> Any:
+    """Ibis types ``date + interval`` as a date and so drops a cast to date, but DuckDB returns
+    a timestamp: cast through timestamp so that every engine ends with a date."""
+    return shifted.cast("timestamp").cast("date")
+
+
 def _plus_days(date: Any, days: Any) -> Any:
-    return (date + days.as_interval("D")).cast("date")
+    return _as_date(date + days.as_interval("D"))
 
 
 def _ymd(date: Any) -> Any:
@@ -61,15 +69,40 @@ def _trunc_div(value: Any, divisor: int) -> Any:
     return ibis.cases((value < 0, -magnitude), else_=magnitude)
 
 
-def record_states(events: Table, subjects: Table, policy: PolicyRelations, as_of: dt.date) -> Table:
+def record_changes(events: Table, as_of: dt.date) -> Table:
+    """Per record: revocation and fulfilment dates, and the amended fields, as of ``as_of``.
+
+    Each amendable field takes its value from the latest amendment (by date, then seq) that
+    carries it. Small (only records that changed), so engines may materialise it.
+    """
+    changing = events.filter((events.decided_on <= _day(as_of)) & (events.action != "file"))
+    amend_order = changing.decided_on.delta(EPOCH, unit="day").cast("int64") * SEQ_SPAN
+    amend_order = amend_order + changing.seq
+    is_amend = changing.action == "amend"
+    return changing.group_by(c_furnisher=changing.furnisher, c_record_id=changing.record_id).agg(
+        revoked_on=changing.decided_on.min(where=changing.action == "revoke"),
+        fulfilled_on=changing.decided_on.min(where=changing.action == "fulfil"),
+        **{
+            f"amended_{name}": changing[name].argmax(
+                amend_order, where=is_amend & changing[name].notnull()
+            )
+            for name in AMENDABLE
+        },
+    )
+
+
+def record_states(
+    events: Table, changes: Table, subjects: Table, policy: PolicyRelations, as_of: dt.date
+) -> Table:
     """One row per (furnisher, record_id) filed on or before ``as_of``, with its status then.
 
-    The result carries more than the stored ``record_states`` (kind, legal_rep_id, extension,
-    polarity, the filing's seq), which later stages use.
+    ``changes`` is ``record_changes(events, as_of)``. The result carries more than the stored
+    ``record_states`` (kind, legal_rep_id, extension, polarity, the filing's seq), which later
+    stages use.
     """
     day = _day(as_of)
-    known = events.filter(events.decided_on <= day)
-    files = known.filter(known.action == "file").select(
+    known = events.filter((events.decided_on <= day) & (events.action == "file"))
+    files = known.select(
         "furnisher",
         "record_id",
         "subject_id",
@@ -78,47 +111,22 @@ def record_states(events: Table, subjects: Table, policy: PolicyRelations, as_of
         file_seq=known.seq,
         **{f"filed_{name}": known[name] for name in AMENDABLE},
     )
-    amends = known.filter(known.action == "amend")
-    latest_amend = (
-        amends.mutate(
-            amend_rank=ibis.row_number().over(
-                group_by=[amends.furnisher, amends.record_id],
-                order_by=[amends.decided_on.desc(), amends.seq.desc()],
-            )
-        )
-        .filter(_.amend_rank == 0)
-        .select(
-            a_furnisher=_.furnisher,
-            a_record_id=_.record_id,
-            **{f"amended_{name}": _[name] for name in AMENDABLE},
-        )
-    )
-    closing = known.filter(known.action.isin(["revoke", "fulfil"]))
-    closes = closing.group_by(c_furnisher=closing.furnisher, c_record_id=closing.record_id).agg(
-        revoked_on=closing.decided_on.min(where=closing.action == "revoke"),
-        fulfilled_on=closing.decided_on.min(where=closing.action == "fulfil"),
-    )
     people = subjects.select(
         s_subject_id=subjects.subject_id, kind=subjects.kind, birth_date=subjects.birth_date
     )
-
     joined = (
-        files.left_join(
-            latest_amend,
-            [
-                files.furnisher == latest_amend.a_furnisher,
-                files.record_id == latest_amend.a_record_id,
-            ],
-        )
-        .left_join(closes, [_.furnisher == closes.c_furnisher, _.record_id == closes.c_record_id])
+        files.left_join(people, files.subject_id == people.s_subject_id)
         .join(policy.categories, _.category == policy.categories.category)
-        .left_join(people, _.subject_id == people.s_subject_id)
+        .left_join(
+            changes, [_.furnisher == changes.c_furnisher, _.record_id == changes.c_record_id]
+        )
     )
     rec = joined.mutate(
+        publish_until=_plus_days(joined.decided_on, joined.publication_max_days),
         **{
             name: ibis.coalesce(joined[f"amended_{name}"], joined[f"filed_{name}"])
             for name in AMENDABLE
-        }
+        },
     )
     # Defence in depth: a record about a subject under the category's minimum age never counts.
     old_enough = (
@@ -127,17 +135,16 @@ def record_states(events: Table, subjects: Table, policy: PolicyRelations, as_of
         | (_ymd(rec.decided_on) - _ymd(rec.birth_date) >= rec.min_subject_age * 10000)
     )
     rec = rec.filter(old_enough)
-    publish_until = _plus_days(rec.decided_on, rec.publication_max_days)
     status = ibis.cases(
         (rec.revoked_on.notnull(), "revoked"),
         (rec.fulfilled_on.notnull(), "fulfilled"),
-        (publish_until <= day, "expired"),
+        (rec.publish_until <= day, "expired"),
         else_="active",
     )
     status_on = ibis.cases(
         (rec.revoked_on.notnull(), rec.revoked_on),
         (rec.fulfilled_on.notnull(), rec.fulfilled_on),
-        (publish_until <= day, publish_until),
+        (rec.publish_until <= day, rec.publish_until),
         else_=rec.decided_on,
     )
     restorable_from = ibis.cases(
@@ -155,9 +162,9 @@ def record_states(events: Table, subjects: Table, policy: PolicyRelations, as_of
         "file_seq",
         *AMENDABLE,
         "carries_legal_rep",
+        "publish_until",
         status=status,
         status_on=status_on,
-        publish_until=publish_until,
         restorable_from=restorable_from,
     )
 
@@ -212,7 +219,8 @@ def _category_totals(contributions: Table) -> Table:
     c = contributions
     totals = c.group_by("subject_id", "rating", "category", "points", "cap").agg(
         total=c.contribution.sum(),
-        records=c.record.collect(order_by=[c.decided_on, c.record], where=c.contribution != 0),
+        # Sorted by key: cheaper than an ordered aggregate, and just as deterministic.
+        records=c.record.collect(where=c.contribution != 0).sort(),
     )
     capped = ibis.cases(
         (totals.cap.isnull(), totals.total),
@@ -242,7 +250,7 @@ def _direct_bands(contributions: Table, policy: PolicyRelations) -> Table:
     )
     return chosen.group_by(d_subject_id=chosen.subject_id, d_rating=chosen.rating).agg(
         direct_band=chosen.direct_band.min(),
-        direct_records=chosen.record.collect(order_by=[chosen.decided_on, chosen.record]),
+        direct_records=chosen.record.collect().sort(),
     )
 
 
@@ -317,8 +325,15 @@ def ratings(records: Table, subjects: Table, policy: PolicyRelations, as_of: dt.
         score=ibis.greatest(scored.min_score, ibis.least(scored.max_score, raw)).cast("int64")
     )
     bands = policy.rating_bands
-    banded = scored.asof_join(
-        bands, on=scored.score >= bands.band_min_score, predicates=scored.rating == bands.rating
+    # Each band covers [its min_score, the next band's min_score): at most one matches.
+    bands = bands.select("band", "band_min_score", "band_below", b_rating=bands.rating)
+    banded = scored.left_join(
+        bands,
+        [
+            scored.rating == bands.b_rating,
+            scored.score >= bands.band_min_score,
+            bands.band_below.isnull() | (scored.score < bands.band_below),
+        ],
     )
     direct = _direct_bands(contributions, policy)
     regs = _registrations(records, pairs)
@@ -370,7 +385,7 @@ def list_entries(records: Table, policy: PolicyRelations, as_of: dt.date) -> Tab
     no_term = listed.g_ground.notnull()
     base_end = _plus_days(listed.decided_on, listed.term_days)
     months = ibis.greatest(ibis.coalesce(listed.extension_months, 0), 0)
-    extended_end = (base_end + months.as_interval("M")).cast("date")
+    extended_end = _as_date(base_end + months.as_interval("M"))
     extra_days = ibis.least(extended_end.delta(base_end, unit="day"), listed.max_extension_days)
     end_on = ibis.cases(
         (no_term | listed.term_days.isnull(), ibis.null("date")),

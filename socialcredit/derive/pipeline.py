@@ -65,13 +65,17 @@ def derive_relations(
     as_of: dt.date,
     progress: Progress = quiet,
 ) -> Derived:
-    rel = policy.as_ibis()
+    rel = engine.policy_relations(policy)
     progress("subjects")
     people = engine.materialise("sc_subjects", subjects.select(*x.SUBJECT_COLUMNS))
-    progress("record states")
-    records = engine.materialise(
-        "sc_records", x.record_states(events.select(*x.EVENT_COLUMNS), people, rel, as_of)
+    progress("events")
+    # One scan of the store's ledger: later stages read the engine's own copy.
+    known = engine.materialise(
+        "sc_events", events.filter(events.decided_on <= as_of).select(*x.EVENT_COLUMNS)
     )
+    progress("record states")
+    changes = engine.materialise("sc_changes", x.record_changes(known, as_of))
+    records = engine.materialise("sc_records", x.record_states(known, changes, people, rel, as_of))
     progress("list entries")
     entries = engine.materialise("sc_entries", x.list_entries(records, rel, as_of))
     progress("decisions")

@@ -65,6 +65,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("rating", pa.string()),
             ("band", pa.string()),
             ("band_min_score", pa.int64()),
+            ("band_below", pa.int64()),  # the next band's min_score (None for the top band)
         ]
     ),
     "list_targets": pa.schema(
@@ -181,9 +182,15 @@ def _rating_rows(policy: Policy) -> dict[str, list[dict[str, Any]]]:
                 }
             )
             start = step.until_days
+        above: list[int | None] = [None, *(b.min_score for b in rating.bands[:-1])]
         bands.extend(
-            {"rating": rating.code, "band": b.band, "band_min_score": b.min_score}
-            for b in rating.bands
+            {
+                "rating": rating.code,
+                "band": b.band,
+                "band_min_score": b.min_score,
+                "band_below": upper,
+            }
+            for b, upper in zip(rating.bands, above, strict=True)
         )
     return {
         "rating_models": models,

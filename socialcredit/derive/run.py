@@ -21,7 +21,8 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from socialcredit.derive import slices
-from socialcredit.derive.engines.duckdb import DuckDBEngine, TableWrite
+from socialcredit.derive.engines.duckdb import DuckDBEngine
+from socialcredit.derive.engines.duckdb_write import TableWrite
 from socialcredit.derive.pipeline import (
     PRIMARY_KEYS,
     STORED,
@@ -144,7 +145,9 @@ def _full(
 ) -> dict[str, Any]:
     """The whole store through an attached engine; returns the counts."""
     version = policy.version
+    progress("starting the engine")
     with DuckDBEngine(settings) as duck:
+        progress("attaching the store")
         duck.attach(url)
         derived = derive_relations(
             duck, duck.store_table("events"), duck.store_table("subjects"), policy, as_of, progress
@@ -163,7 +166,8 @@ def _full(
                     order_by=PRIMARY_KEYS[name],
                 )
                 for name in SOURCES
-            ]
+            ],
+            progress,
         )
         return _counts(duck, derived)
 

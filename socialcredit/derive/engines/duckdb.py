@@ -13,15 +13,25 @@ import importlib.util
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import fields
 from typing import Any
 
 import duckdb
 import ibis
+import ibis.backends.duckdb  # imported up front: forked workers then start warm
 import pyarrow as pa
+from ibis.backends.sql.datatypes import DuckDBType
 from sqlalchemy.engine import URL, make_url
 
+from socialcredit.derive.engines.duckdb_write import (
+    TableWrite,
+    copy_from_scratch,
+    quote_ident,
+    replace_in_transaction,
+    write_scratch,
+)
+from socialcredit.derive.policy_tables import PolicyRelations, PolicyTables
 from socialcredit.errors import ConfigError, StoreError
 from socialcredit.settings import Settings
 from socialcredit.store.engine import normalise_url
@@ -52,10 +62,6 @@ def sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _libpq_value(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
@@ -78,17 +84,6 @@ def libpq_dsn(url: URL) -> str:
     return " ".join(f"{key}={_libpq_value(value)}" for key, value in parts.items())
 
 
-@dataclass(frozen=True)
-class TableWrite:
-    """Replace ``target`` in the store by ``source`` (a table of this engine) plus constants."""
-
-    target: str
-    source: str
-    columns: Sequence[str]
-    constants: Mapping[str, Any] = field(default_factory=dict)
-    order_by: Sequence[str] = ()
-
-
 class DuckDBEngine:
     """One DuckDB connection; the Ibis backend over it runs every expression."""
 
@@ -105,6 +100,9 @@ class DuckDBEngine:
             raise ConfigError(f"DuckDB settings refused: {exc}") from exc
         self.backend = ibis.duckdb.from_connection(self.con)
         self._schema: str | None = None
+        self._sqlite_path: str | None = None
+        self._threads = settings.duckdb_threads or os.cpu_count() or 1
+        self._tables: set[str] = set()
 
     def __enter__(self) -> DuckDBEngine:
         return self
@@ -126,6 +124,7 @@ class DuckDBEngine:
                 raise ConfigError("derive needs a SQLite file, not an in-memory database")
             self.con.execute(f"LOAD {sql_string(_extension_path('sqlite_scanner'))}")
             target, kind, schema = parsed.database, "sqlite", "main"
+            self._sqlite_path = parsed.database
         elif backend == "postgresql":
             self.con.execute(f"LOAD {sql_string(_extension_path('postgres_scanner'))}")
             target, kind, schema = libpq_dsn(parsed), "postgres", "public"
@@ -142,38 +141,55 @@ class DuckDBEngine:
             raise StoreError("no store attached")
         return self.backend.table(name, database=(STORE, self._schema))
 
-    def replace_store_tables(self, writes: Sequence[TableWrite]) -> None:
-        """Delete and refill the given store tables in one transaction (readers never see gaps)."""
-        self.con.execute("BEGIN TRANSACTION")
-        try:
-            for write in writes:
-                self.con.execute(f"DELETE FROM {STORE}.{quote_ident(write.target)}")
-                names = [*write.columns, *write.constants]
-                select = [quote_ident(c) for c in write.columns] + ["?"] * len(write.constants)
-                order = (
-                    " ORDER BY " + ", ".join(quote_ident(c) for c in write.order_by)
-                    if write.order_by
-                    else ""
-                )
-                self.con.execute(
-                    f"INSERT INTO {STORE}.{quote_ident(write.target)} "
-                    f"({', '.join(quote_ident(c) for c in names)}) "
-                    f"SELECT {', '.join(select)} FROM {quote_ident(write.source)}{order}",
-                    list(write.constants.values()),
-                )
-            self.con.execute("COMMIT")
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
+    def replace_store_tables(
+        self, writes: Sequence[TableWrite], progress: Callable[[str], None] = lambda _: None
+    ) -> None:
+        """Replace the given derived tables in one store transaction (readers never see gaps).
+
+        On SQLite this detaches the store: call it last.
+        """
+        if self._sqlite_path is None:
+            replace_in_transaction(self.con, STORE, writes)
+            return
+        scratch = write_scratch(self.con, self._spill, writes, progress, workers=self._threads)
+        self.con.execute(f"DETACH {STORE}")
+        self._schema = None
+        copy_from_scratch(self._sqlite_path, scratch, writes, progress)
 
     # --- relations -------------------------------------------------------------------------
+    # Results are plain tables of the engine's private in-memory database, not TEMP tables:
+    # those are private to one connection, and the SQLite writer reads from several.
     def from_arrow(self, name: str, data: pa.Table) -> Table:
-        """Register an Arrow table (a slice of the store read elsewhere) as a relation."""
-        return self.backend.create_table(name, data, temp=True, overwrite=True)
+        """An Arrow table (a slice of the store, a policy table) as a relation of this engine."""
+        if name in self._tables:
+            self.con.execute(f"DROP TABLE {quote_ident(name)}")
+        self.con.from_arrow(data).create(name)
+        self._tables.add(name)
+        return self.backend.table(name)
+
+    def policy_relations(self, policy: PolicyTables) -> PolicyRelations:
+        """The policy's tables loaded into the engine, as relations."""
+        return PolicyRelations(
+            **{
+                f.name: self.from_arrow(f"sc_policy_{f.name}", getattr(policy, f.name))
+                for f in fields(PolicyRelations)
+            }
+        )
 
     def materialise(self, name: str, expr: Table) -> Table:
-        """Compute an expression once into a temporary table, for the stages that reuse it."""
-        return self.backend.create_table(name, expr, temp=True, overwrite=True)
+        """Compute an expression once into a table, for the stages that reuse it."""
+        # Pin each column to the type Ibis gives it: DuckDB may compute wider ones (a sum of
+        # BIGINT is a HUGEINT, a date plus an interval a timestamp).
+        columns = ", ".join(
+            f"CAST({quote_ident(column)} AS {DuckDBType.to_string(dtype)}) AS {quote_ident(column)}"
+            for column, dtype in expr.schema().items()
+        )
+        sql = self.backend.compile(expr)
+        self.con.execute(
+            f"CREATE OR REPLACE TABLE {quote_ident(name)} AS SELECT {columns} FROM ({sql})"
+        )
+        self._tables.add(name)
+        return self.backend.table(name)
 
     def count(self, expr: Table) -> int:
         return int(self.backend.execute(expr.count()))

@@ -1,0 +1,314 @@
+"""How fast a full derivation runs, against a bare DuckDB GROUP BY floor on the same store.
+
+    .venv/bin/python bench/derive.py --records 1000000 [--db URL] [--keep]
+
+Builds a store with N ledger events about N/10 subjects (7 persons in 10, the rest
+organisations with registrations naming legal representatives), generated set-wise by DuckDB
+writing into the attached store, under the shipped national policy. Then, in the same run:
+
+- derive: ``socialcredit.derive.run.derive(..., full=True)``, everything included (attach,
+  record states, ratings, lists, decisions, writing the four derived tables);
+- floor: attach the store from a fresh DuckDB, ``GROUP BY subject_id`` summing amount_fen over
+  the same events, one row per subject written into a table of the same store.
+
+Ends with one JSON line: records, subjects, derive_seconds, baseline_seconds, ratio, and the
+derived row counts. Without --db the store is a SQLite file in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy.engine import make_url
+
+from socialcredit.derive.engines.duckdb import STORE, DuckDBEngine
+from socialcredit.derive.run import derive
+from socialcredit.policy.load import load_default
+from socialcredit.policy.schema import Policy
+from socialcredit.settings import Settings
+from socialcredit.store.engine import make_engine, normalise_url, upgrade
+from socialcredit.store.policies import save_policy
+from socialcredit.store.tables import events, ingest_batches, subjects
+from socialcredit.synth.rates import RATES
+
+AS_OF = dt.date(2026, 6, 1)
+SLOTS = 10_000
+GROUNDS = ["ability_refusal", "obstruction", "evasion", "false_report", "consumption_violation"]
+
+
+def _category_rows(policy: Policy) -> list[tuple[str, int, str, str]]:
+    """(kind, slot, category, furnisher): SLOTS slots per kind, shared out by realistic rates.
+
+    Rates come from the synthetic generator (``synth.rates``: originals per subject); the bulk
+    of the ~9 records per subject is ``finance.loan_repaid``, as in real credit files. Slot 0 of
+    organisations is their registration (each organisation's first record).
+    """
+    rows = [("org", 0, "registration.basic", "market")]
+    furnishers = {c.code: c.furnishers[0] for c in policy.categories}
+    for kind in ("person", "org"):
+        weights = {
+            code: getattr(rate, kind)
+            for code, rate in RATES.items()
+            if getattr(rate, kind) > 0 and code in furnishers
+        }
+        weights["finance.loan_repaid"] = max(9.0 - sum(weights.values()), 1.0)
+        total = sum(weights.values())
+        slots = [
+            code for code, w in weights.items() for _ in range(max(1, round(SLOTS * w / total)))
+        ]
+        first = 1 if kind == "org" else 0
+        rows += [(kind, first + i, code, furnishers[code]) for i, code in enumerate(slots[:SLOTS])]
+    return rows
+
+
+def _run(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> None:
+    """Execute with the named parameters the statement uses (DuckDB refuses unused ones)."""
+    con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
+
+
+def _fresh_postgres(url: str) -> None:
+    parsed = make_url(normalise_url(url))
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+    admin.dispose()
+
+
+def build_store(url: str, records: int, settings: Settings) -> dict[str, Any]:
+    """Schema, policy, then subjects and events written by DuckDB into the attached store."""
+    engine = make_engine(url)
+    upgrade(engine)
+    policy = load_default()
+    save_policy(engine, policy)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(ingest_batches).values(
+                batch_id=1,
+                furnisher="bench",
+                source="bench",
+                received_at=dt.datetime.now(dt.UTC),
+                status="done",
+                read=records,
+                accepted=records,
+                quarantined=0,
+                duplicates=0,
+                review=0,
+            )
+        )
+    engine.dispose()  # one SQLite library per process at a time: see derive/worker.py
+
+    subjects = max(records // 10, 10)
+    files = records * 9 // 10
+    started = time.perf_counter()
+    with DuckDBEngine(settings) as duck:
+        duck.attach(url)
+        con = duck.con
+        con.execute(
+            "CREATE TEMP TABLE cats (kind VARCHAR, idx INT, category VARCHAR, furnisher VARCHAR)"
+        )
+        con.executemany("INSERT INTO cats VALUES (?, ?, ?, ?)", _category_rows(policy.policy))
+        n_person = con.execute("SELECT count(*) FROM cats WHERE kind = 'person'").fetchone()
+        n_org = con.execute("SELECT count(*) - 1 FROM cats WHERE kind = 'org'").fetchone()
+        params = {
+            "subjects": subjects,
+            "files": files,
+            "records": records,
+            "n_person": n_person[0] if n_person else 1,
+            "n_org": n_org[0] if n_org else 1,
+            "as_of": AS_OF,
+        }
+        # Subject i: a person when i % 10 < 7, else an organisation.
+        _run(
+            con,
+            """
+            INSERT INTO store.subjects (subject_id, scheme, kind, name, birth_date, first_seen)
+            SELECT CASE WHEN i % 10 < 7 THEN 'P' ELSE 'O' END || lpad(i::VARCHAR, 17, '0'),
+                   CASE WHEN i % 10 < 7 THEN 'cn_ric' ELSE 'cn_uscc' END,
+                   CASE WHEN i % 10 < 7 THEN 'person' ELSE 'org' END,
+                   'subject ' || i,
+                   CASE WHEN i % 10 < 7 THEN DATE '1950-01-01' + CAST(i % 18000 AS INT) END,
+                   now()
+            FROM range($subjects) t(i)
+        """,
+            params,
+        )
+        # Record r (the first `files` events) is about subject s(r); the rest amend, revoke or
+        # fulfil an earlier record. Organisations' first record is their registration.
+        _run(
+            con,
+            """
+            CREATE TEMP TABLE recs AS
+            SELECT r, s, s % 10 < 7 AS is_person,
+                   $as_of::DATE - CAST(hash(r * 31) % 1800 AS INT) AS decided_on,
+                   CAST(CASE WHEN s % 10 < 7 THEN hash(r * 17) % $n_person
+                             WHEN r < $subjects THEN 0
+                             ELSE 1 + hash(r * 17) % $n_org END AS INT) AS idx
+            FROM (SELECT r, CASE WHEN r < $subjects THEN r
+                                 ELSE CAST(hash(r) % $subjects AS BIGINT) END AS s
+                  FROM range($files) t(r))
+        """,
+            params,
+        )
+        _run(
+            con,
+            """
+            CREATE TEMP TABLE gen AS
+            SELECT j, r, action, s, decided_on FROM (
+              SELECT r AS j, r, 'file' AS action, s, decided_on FROM recs
+              UNION ALL
+              SELECT j, rr AS r, (['amend', 'revoke', 'fulfil'])[1 + j % 3] AS action, recs.s,
+                     recs.decided_on + CAST(j % 300 AS INT) AS decided_on
+              FROM (SELECT j, CAST(hash(j * 13) % $files AS BIGINT) AS rr
+                    FROM range($files, $records) t(j)) f
+              JOIN recs ON recs.r = f.rr
+            )
+        """,
+            params,
+        )
+        _run(
+            con,
+            """
+            INSERT INTO store.events (seq, event_key, batch_id, furnisher, record_id, action,
+                subject_id, subject_name, category, decided_on, document_no, amount_fen, ground,
+                extension_months, legal_rep_id, note, recorded_at)
+            SELECT g.j + 1, 'bench-' || g.j, 1, c.furnisher, 'R' || g.r, g.action,
+                   CASE WHEN g.s % 10 < 7 THEN 'P' ELSE 'O' END || lpad(g.s::VARCHAR, 17, '0'),
+                   'subject ' || g.s, c.category, LEAST(g.decided_on, $as_of::DATE),
+                   'DOC-' || g.r, CAST(hash(g.j) % 10000000 AS BIGINT),
+                   CASE WHEN c.category = 'court.dishonest_defaulter'
+                        THEN ($grounds)[1 + g.r % 5] END,
+                   CASE WHEN c.category = 'court.dishonest_defaulter'
+                        THEN CAST(g.r % 4 * 6 AS INT) END,
+                   CASE WHEN c.category = 'registration.basic'
+                        THEN 'P' || lpad((g.s // 10 * 10 + g.s % 7)::VARCHAR, 17, '0') END,
+                   NULL, now()
+            FROM gen g JOIN recs ON recs.r = g.r
+            JOIN cats c ON c.kind = CASE WHEN recs.is_person THEN 'person' ELSE 'org' END
+                       AND c.idx = recs.idx
+            ORDER BY g.j
+        """,
+            {**params, "grounds": GROUNDS},
+        )
+    return {
+        "records": records,
+        "subjects": subjects,
+        "files": files,
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def existing_store(url: str) -> dict[str, Any]:
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        records = conn.execute(select(func.count()).select_from(events)).scalar_one()
+        files = conn.execute(
+            select(func.count()).select_from(events).where(events.c.action == "file")
+        ).scalar_one()
+        count = conn.execute(select(func.count()).select_from(subjects)).scalar_one()
+    engine.dispose()
+    return {"records": records, "subjects": count, "files": files, "seconds": 0.0}
+
+
+def floor(url: str, settings: Settings) -> float:
+    """A bare DuckDB GROUP BY over the same events, one row per subject written to the store."""
+    started = time.perf_counter()
+    with DuckDBEngine(settings) as duck:
+        duck.attach(url)
+        duck.con.execute(f"DROP TABLE IF EXISTS {STORE}.bench_floor")
+        duck.con.execute(
+            f"CREATE TABLE {STORE}.bench_floor AS SELECT subject_id, "
+            f"sum(amount_fen) AS amount_fen FROM {STORE}.events GROUP BY subject_id"
+        )
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--db", help="store URL (default: a SQLite file in a temporary directory)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary SQLite store")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="with --db: derive the store's existing events (no rebuild)",
+    )
+    args = parser.parse_args()
+    settings = Settings()
+    workdir = tempfile.mkdtemp(prefix="socialcredit-bench-")
+    url = args.db or f"sqlite:///{Path(workdir) / 'bench.db'}"
+    backend = make_url(normalise_url(url)).get_backend_name()
+    if args.reuse and args.db:
+        built = existing_store(url)
+    else:
+        if backend == "postgresql":
+            _fresh_postgres(url)
+        elif args.db and Path(make_url(normalise_url(url)).database or "").exists():
+            os.remove(make_url(normalise_url(url)).database or "")
+        built = build_store(url, args.records, settings.with_db(url))
+    args.records = built["records"]
+    print(
+        f"store: {args.records:,} events ({built['files']:,} records) about "
+        f"{built['subjects']:,} subjects on {backend}, built in {built['seconds']:.1f} s"
+    )
+
+    stages: list[tuple[str, float]] = []
+    mark = [time.perf_counter()]
+
+    def progress(stage: str) -> None:
+        now = time.perf_counter()
+        stages.append((stage, now - mark[0]))
+        mark[0] = now
+
+    started = time.perf_counter()
+    result = derive(settings.with_db(url), as_of=AS_OF, full=True, progress=progress)
+    derive_seconds = time.perf_counter() - started
+    stages.append(("(end)", time.perf_counter() - mark[0]))
+    base_seconds = floor(url, settings)
+
+    print("derive stages (seconds spent before each message):")
+    for stage, seconds in stages:
+        print(f"  {seconds:7.2f}  -> {stage}")
+    print(
+        f"derive: {derive_seconds:.2f} s ({result.records:,} record states, "
+        f"{result.ratings:,} ratings, {result.list_entries:,} list entries, "
+        f"{result.decisions:,} decisions)"
+    )
+    print(
+        f"floor:  {base_seconds:.2f} s (GROUP BY subject_id over the same events, "
+        f"written back); ratio {derive_seconds / base_seconds:.2f}x"
+    )
+    if not args.keep and not args.db:
+        import shutil
+
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(
+        json.dumps(
+            {
+                "records": args.records,
+                "subjects": built["subjects"],
+                "backend": backend,
+                "derive_seconds": round(derive_seconds, 3),
+                "baseline_seconds": round(base_seconds, 3),
+                "ratio": round(derive_seconds / base_seconds, 3),
+                "record_states": result.records,
+                "ratings": result.ratings,
+                "list_entries": result.list_entries,
+                "decisions": result.decisions,
+                "lists": result.lists,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

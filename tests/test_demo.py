@@ -11,8 +11,21 @@ import pytest
 
 @pytest.fixture
 def demo(run, db_url: str, tmp_path: Path) -> dict:  # type: ignore[no-untyped-def, type-arg]
-    result = run("demo", "--persons", "600", "--orgs", "60", "--seed", "7", "--dir",
-                 str(tmp_path / "demo"), "--db", db_url, "--no-serve", "--json")
+    result = run(
+        "demo",
+        "--persons",
+        "600",
+        "--orgs",
+        "60",
+        "--seed",
+        "7",
+        "--dir",
+        str(tmp_path / "demo"),
+        "--db",
+        db_url,
+        "--no-serve",
+        "--json",
+    )
     return json.loads(result.stdout)  # type: ignore[no-any-return]
 
 
@@ -31,14 +44,16 @@ def test_demo_examples_answer(run, demo: dict, db_url: str) -> None:  # type: ig
     by_why = {e["why"].split(" (")[0]: e for e in demo["examples"]}
     listed = next(e for e in demo["examples"] if e["why"].startswith("a person on the court"))
     report = json.loads(run("report", listed["subject_id"], "--db", db_url, "--json").stdout)
-    assert any(e["list_code"] == "court_defaulters" for e in report["list_entries"])
-    flight = json.loads(run("check", listed["subject_id"], "flight", "--db", db_url,
-                            "--json").stdout)
+    assert any(e["list"] == "court_defaulters" for e in report["list_entries"])
+    flight = json.loads(
+        run("check", listed["subject_id"], "flight", "--db", db_url, "--json").stdout
+    )
     assert flight["restricted"] is True and flight["known"] is True
     for example in demo["examples"]:
         if example["command"] != "check":
             continue
-        answer = json.loads(run("check", example["subject_id"], example["measure"], "--db",
-                                db_url, "--json").stdout)
+        answer = json.loads(
+            run("check", example["subject_id"], example["measure"], "--db", db_url, "--json").stdout
+        )
         expected = not example["why"].startswith("same name")
         assert answer["restricted"] is expected, (by_why, answer)

@@ -16,7 +16,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from socialcredit.api.deps import get_state
+from socialcredit.api.deps import service_state
 from socialcredit.api.errors import Forbidden, Unauthenticated
 from socialcredit.services.keys import ApiKey, Role, find_key, matches, split_key
 
@@ -49,7 +49,7 @@ def touch(request: Request, subject_id: str | None) -> None:
 
 
 def _lookup(request: Request, prefix: str) -> ApiKey | None:
-    state = get_state(request)
+    state = service_state(request)
     with state.engine.connect() as conn:
         key = find_key(conn, prefix)
     return None if key is None or key.revoked else key
@@ -68,7 +68,7 @@ async def authenticate(
     if parsed is None:
         raise Unauthenticated("malformed API key: keys look like sc_<prefix>_<secret>")
     prefix, secret = parsed
-    state = get_state(request)
+    state = service_state(request)
     key = state.keys.get(prefix)
     if key is None:
         key = await run_in_threadpool(_lookup, request, prefix)

@@ -9,7 +9,12 @@ from fastapi import Depends, Request
 from socialcredit.api.state import ServiceState
 
 
-def get_state(request: Request) -> ServiceState:
+async def get_state(request: Request) -> ServiceState:
+    """Async on purpose: FastAPI runs a plain ``def`` dependency in a thread, per request."""
+    return service_state(request)
+
+
+def service_state(request: Request) -> ServiceState:
     state: ServiceState = request.app.state.service
     return state
 
@@ -23,5 +28,5 @@ def client_address(request: Request) -> str:
 
 async def public_rate_limit(request: Request) -> None:
     """The public surface is limited per client address."""
-    state = get_state(request)
+    state = service_state(request)
     state.limiter.take(("addr", client_address(request)), state.api.public_rate_per_minute)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Response
@@ -24,7 +25,7 @@ from socialcredit.api.schemas import (
     errors,
 )
 from socialcredit.errors import InvalidIdentifier, NotFound, ValidationFailed
-from socialcredit.services.decision_index import DecisionIndex, Verdict
+from socialcredit.services.decision_index import DecisionIndex, Entry, Verdict
 from socialcredit.services.keys import Role
 
 router = APIRouter(
@@ -64,13 +65,24 @@ def _lookup_keys(index: DecisionIndex, raw: Sequence[str]) -> list[str]:
     return [ids.normalise(s) for s in raw]
 
 
-def _verdicts(index: DecisionIndex, measure: str, raw: Sequence[str], on: dt.date) -> list[Verdict]:
+@dataclass(frozen=True, slots=True)
+class Answers:
+    """The normalised IDs, which are known, and the entries in effect (by position)."""
+
+    subject_ids: list[str]
+    known: list[bool]
+    hits: dict[int, tuple[Entry, ...]]
+
+    def verdict(self, i: int) -> Verdict:
+        return Verdict(self.subject_ids[i], self.known[i], self.hits.get(i, ()))
+
+
+def _answers(index: DecisionIndex, measure: str, raw: Sequence[str], on: dt.date) -> Answers:
     normalised = _lookup_keys(index, raw)
     keys = index.keys_of(normalised)
     known, hits = index.check(measure, keys, on)
-    unknown = [int(i) for i in (~known).nonzero()[0]]
     invalid: list[dict[str, object]] = []
-    for i in unknown:
+    for i in (~known).nonzero()[0].tolist():  # never registered: validate before answering
         result = ids.check(raw[i])
         if not result.valid:
             invalid.append({"index": i, "value": raw[i][:64], "reason": result.error})
@@ -87,16 +99,10 @@ def _verdicts(index: DecisionIndex, measure: str, raw: Sequence[str], on: dt.dat
         raise ValidationFailed(
             f"{len(invalid)} invalid subject IDs: {named}", details=invalid[: _SHOWN_INVALID * 10]
         )
-    return [Verdict(normalised[i], bool(known[i]), hits.get(i, ())) for i in range(len(raw))]
+    return Answers(normalised, known.tolist(), hits)
 
 
-def _result_json(verdict: Verdict, policy_version: str | None) -> str:
-    if not verdict.entries:  # the common case: one template, IDs are [0-9A-Z] once validated
-        return (
-            f'{{"subject_id":"{verdict.subject_id}","known":'
-            f'{"true" if verdict.known else "false"},"restricted":false,"granted":false,'
-            f'"end_on":null,"policy_version":{json.dumps(policy_version)},"entries":[]}}'
-        )
+def _hit_json(verdict: Verdict) -> str:
     end = verdict.end_on
     return json.dumps(
         {
@@ -112,17 +118,32 @@ def _result_json(verdict: Verdict, policy_version: str | None) -> str:
     )
 
 
-def _answer(state_index: DecisionIndex, measure: str, verdicts: list[Verdict], on: dt.date) -> str:
-    pv = state_index.policy_version
+def _results_json(answers: Answers, policy_version: str | None) -> list[str]:
+    """One JSON object per subject. Subjects without an entry in effect (nearly all) share one
+    template; validated IDs are [0-9A-Z] only, so they need no escaping."""
+    version = json.dumps(policy_version)
+    rest = f',"restricted":false,"granted":false,"end_on":null,"policy_version":{version}'
+    rest += ',"entries":[]}'
+    known_tail, unknown_tail = '","known":true' + rest, '","known":false' + rest
+    hits = answers.hits
+    return [
+        _hit_json(answers.verdict(i))
+        if i in hits
+        else '{"subject_id":"' + sid + (known_tail if k else unknown_tail)
+        for i, (sid, k) in enumerate(zip(answers.subject_ids, answers.known, strict=True))
+    ]
+
+
+def _answer(index: DecisionIndex, measure: str, answers: Answers, on: dt.date) -> str:
     head = json.dumps(
         {
             "measure": measure,
             "on": on.isoformat(),
-            "policy_version": pv,
-            "index_run_id": state_index.run_id,
+            "policy_version": index.policy_version,
+            "index_run_id": index.run_id,
         }
     )
-    results = ",".join(_result_json(v, pv) for v in verdicts)
+    results = ",".join(_results_json(answers, index.policy_version))
     return f'{head[:-1]},"results":[{results}]}}'
 
 
@@ -136,9 +157,9 @@ async def check_batch(body: CheckRequest, state: State) -> Response:
     index = state.require_index()
     _measure(index, body.measure, in_path=False)
     today = dt.date.today()
-    verdicts = _verdicts(index, body.measure, body.subjects, today)
-    state.metrics.checked_subjects.labels(body.measure).inc(len(verdicts))
-    return Response(_answer(index, body.measure, verdicts, today), media_type="application/json")
+    answers = _answers(index, body.measure, body.subjects, today)
+    state.metrics.checked_subjects.labels(body.measure).inc(len(body.subjects))
+    return Response(_answer(index, body.measure, answers, today), media_type="application/json")
 
 
 @router.get(
@@ -154,6 +175,7 @@ async def check_one(
 ) -> Response:
     index = state.require_index()
     _measure(index, measure, in_path=True)
-    verdict = _verdicts(index, measure, [subject_id], dt.date.today())[0]
+    answers = _answers(index, measure, [subject_id], dt.date.today())
     state.metrics.checked_subjects.labels(measure).inc()
-    return Response(_result_json(verdict, index.policy_version), media_type="application/json")
+    body = _results_json(answers, index.policy_version)[0]
+    return Response(body, media_type="application/json")

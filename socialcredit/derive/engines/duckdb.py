@@ -28,7 +28,7 @@ from socialcredit.derive.engines.duckdb_write import (
     TableWrite,
     copy_from_scratch,
     quote_ident,
-    replace_in_transaction,
+    replace_by_swap,
     write_scratch,
 )
 from socialcredit.derive.policy_tables import PolicyRelations, PolicyTables
@@ -149,7 +149,7 @@ class DuckDBEngine:
         On SQLite this detaches the store: call it last.
         """
         if self._sqlite_path is None:
-            replace_in_transaction(self.con, STORE, writes)
+            replace_by_swap(self.con, STORE, writes, progress)
             return
         scratch = write_scratch(self.con, self._spill, writes, progress, workers=self._threads)
         self.con.execute(f"DETACH {STORE}")

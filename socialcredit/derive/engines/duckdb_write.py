@@ -1,7 +1,10 @@
-"""Replacing the derived tables in the store with DuckDB results, fast and in one transaction.
+"""Replacing the derived tables in the store with DuckDB results, fast and atomically.
 
-PostgreSQL: DuckDB's postgres scanner deletes and inserts (binary COPY) inside one DuckDB
-transaction on the attached store.
+PostgreSQL: DuckDB loads each result (binary COPY) into a fresh shadow table without indexes,
+PostgreSQL builds its primary key and indexes by sorting, and one short transaction swaps the
+shadow tables in (drop, rename, rename the constraint and indexes to their canonical names).
+Readers see the previous tables until that commit, and nothing is left to vacuum. Loading into
+the indexed tables instead costs several times more (random index inserts, dead tuples).
 
 SQLite: DuckDB's SQLite writer is slow into indexed tables and slower still at deleting (row by
 row), so the results are first written by DuckDB into a scratch SQLite file, sorted by primary
@@ -98,6 +101,73 @@ def _write_one(con: duckdb.DuckDBPyConnection, path: str, write: TableWrite) -> 
         cursor.execute(f"DETACH {catalog}")
     finally:
         cursor.close()
+
+
+def _pg_swap_sql(writes: Sequence[TableWrite], suffix: str) -> tuple[list[str], str]:
+    """DDL to index the shadow tables, and the one transaction that swaps them in."""
+    build: list[str] = []
+    swap: list[str] = []
+    for write in writes:
+        table = metadata.tables[write.target]
+        name, shadow = quote_ident(write.target), quote_ident(write.target + suffix)
+        pk = str(table.primary_key.name)
+        key = ", ".join(quote_ident(c.name) for c in table.primary_key.columns)
+        build.append(
+            f"ALTER TABLE {shadow} ADD CONSTRAINT {quote_ident(pk + suffix)} PRIMARY KEY ({key})"
+        )
+        swap += [
+            f"DROP TABLE {name}",
+            f"ALTER TABLE {shadow} RENAME TO {name}",
+            f"ALTER TABLE {name} RENAME CONSTRAINT {quote_ident(pk + suffix)} TO {quote_ident(pk)}",
+        ]
+        for index in table.indexes:
+            columns = ", ".join(quote_ident(c.name) for c in index.columns)
+            unique = "UNIQUE " if index.unique else ""
+            build.append(
+                f"CREATE {unique}INDEX {quote_ident(str(index.name) + suffix)} "
+                f"ON {shadow} ({columns})"
+            )
+            swap.append(
+                f"ALTER INDEX {quote_ident(str(index.name) + suffix)} "
+                f"RENAME TO {quote_ident(str(index.name))}"
+            )
+        build.append(f"ANALYZE {shadow}")
+    return build, "BEGIN; " + "; ".join(swap) + "; COMMIT"
+
+
+def _pg_execute(con: duckdb.DuckDBPyConnection, catalog: str, sql: str) -> None:
+    con.execute(f"CALL postgres_execute('{catalog}', ?)", [sql])
+
+
+def replace_by_swap(
+    con: duckdb.DuckDBPyConnection, catalog: str, writes: Sequence[TableWrite], progress: Progress
+) -> None:
+    """PostgreSQL: load shadow tables, index them, swap them in with one short transaction."""
+    suffix = "__derive_new"
+    for write in writes:
+        name, shadow = quote_ident(write.target), quote_ident(write.target + suffix)
+        _pg_execute(
+            con,
+            catalog,
+            f"DROP TABLE IF EXISTS {shadow}; "
+            f"CREATE TABLE {shadow} (LIKE {name} INCLUDING DEFAULTS)",
+        )
+    con.execute("CALL pg_clear_cache()")  # DuckDB caches the catalog: let it see the shadows
+    for write in writes:
+        progress(f"load {write.target}")
+        select, params = _select(write)
+        con.execute(
+            f"INSERT INTO {catalog}.{quote_ident(write.target + suffix)} "
+            f"({_names(write)}) {select}",
+            params,
+        )
+    build, swap = _pg_swap_sql(writes, suffix)
+    progress("index")
+    for statement in build:
+        _pg_execute(con, catalog, statement)
+    progress("swap")
+    _pg_execute(con, catalog, swap)
+    con.execute("CALL pg_clear_cache()")
 
 
 def write_scratch(

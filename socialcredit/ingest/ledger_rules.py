@@ -9,7 +9,7 @@
   row (record IDs are per furnisher, so another furnisher's record is unknown too).
 
 Earlier chunks of the same run are already in the ledger (same transaction), so the in-chunk part
-only has to look at rows of this chunk. Everything is two batched look-ups and numpy.
+only has to look at rows of this chunk. Everything is one batched look-up and numpy.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 from sqlalchemy import Connection
 
 from socialcredit.ingest.records import Candidates
-from socialcredit.store.ledger import existing_keys, filed_records
+from socialcredit.store.ledger import filings, record_history
 
 Mask = NDArray[np.bool_]
 
@@ -82,11 +82,12 @@ def judge(conn: Connection, furnisher: str, cand: Candidates) -> Judged:
 
     key_ids = _group_ids(keys)
     record_codes = _group_ids(record_ids)
-    in_ledger = _member(keys, existing_keys(conn, sorted(set(keys.tolist()))))
+    history = record_history(conn, furnisher, list(set(record_ids.tolist())))
+    in_ledger = _member(keys, {row.event_key for row in history})
     first_copy = _first_of(key_ids, np.ones(n, dtype=bool))
     judged = first_copy & ~in_ledger  # later copies take the verdict of their first copy
 
-    filed = filed_records(conn, furnisher, sorted(set(record_ids.tolist())))
+    filed = filings(history)
     has_filing = _member(record_ids, set(filed))
     is_file = action == "file"
 

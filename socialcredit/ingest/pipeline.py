@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,14 +27,14 @@ from sqlalchemy.exc import DBAPIError
 
 from socialcredit.errors import InputFileError, StoreError, ValidationFailed
 from socialcredit.ingest import quarantine, subjects
-from socialcredit.ingest.chunk import Chunk
+from socialcredit.ingest.chunk import Chunk, Unreadable
 from socialcredit.ingest.columns import CANONICAL, canonical_name
-from socialcredit.ingest.ledger_rules import judge
+from socialcredit.ingest.ledger_rules import Judged, judge
 from socialcredit.ingest.readers import Source, open_source
-from socialcredit.ingest.records import candidates
+from socialcredit.ingest.records import Candidates, candidates
 from socialcredit.ingest.rules import Rules
 from socialcredit.ingest.summary import Counts, Progress, RunSummary
-from socialcredit.ingest.validate import validate
+from socialcredit.ingest.validate import Checked, validate
 from socialcredit.store.ledger import bulk_session, insert_events
 from socialcredit.store.policies import policy_in_force
 from socialcredit.store.tables import ingest_batches
@@ -74,43 +75,13 @@ class _Run:
             self.received_at,
         )
 
-        rejected = quarantine.Rejected()
-        failing = np.flatnonzero(~checked.ok)
-        ledger_failing = cand.positions[judged.rejected]
-        positions = np.sort(np.concatenate([failing, ledger_failing])).astype(np.int64)
-        raws = chunk.raw_rows(positions)
-        ledger_reason = dict(
-            zip(
-                cand.positions.tolist(),
-                zip(judged.code.tolist(), judged.message.tolist(), strict=True),
-                strict=True,
-            )
-        )
-        unreadable = iter(chunk.unreadable)
-        pending = next(unreadable, None)
-        for position, raw in zip(positions.tolist(), raws, strict=True):
-            row_no = int(chunk.row_no[position])
-            while pending is not None and pending.row_no < row_no:
-                _add_unreadable(rejected, pending)
-                pending = next(unreadable, None)
-            if checked.reasons.code[position] is not None:
-                name = str(checked.reasons.field[position])
-                rejected.add(
-                    row_no,
-                    name,
-                    checked.text[name][position] or None,
-                    str(checked.reasons.code[position]),
-                    str(checked.reasons.message[position]),
-                    raw,
-                )
-            else:
-                code, message = ledger_reason[position]
-                rejected.add(row_no, "record_id", checked.record_id[position], code, message, raw)
-        while pending is not None:
-            _add_unreadable(rejected, pending)
-            pending = next(unreadable, None)
+        rejected = _rejected(chunk, checked, cand, judged)
         review = quarantine.write(
-            self.conn, rejected, batch_id=self.batch_id, source=source, received_at=self.received_at
+            self.conn,
+            rejected,
+            batch_id=self.batch_id,
+            source=source,
+            received_at=self.received_at,
         )
         counts.add(
             read=chunk.read,
@@ -121,7 +92,48 @@ class _Run:
         )
 
 
-def _add_unreadable(rejected: quarantine.Rejected, row: Any) -> None:
+def _rejected(
+    chunk: Chunk, checked: Checked, cand: Candidates, judged: Judged
+) -> quarantine.Rejected:
+    """The chunk's rejected rows in row order: unreadable, invalid, refused by the ledger."""
+    rejected = quarantine.Rejected()
+    refused = cand.positions[judged.rejected]
+    by_ledger = dict(
+        zip(
+            refused.tolist(),
+            zip(
+                judged.code[judged.rejected].tolist(),
+                judged.message[judged.rejected].tolist(),
+                strict=True,
+            ),
+            strict=True,
+        )
+    )
+    positions = np.sort(np.concatenate([np.flatnonzero(~checked.ok), refused])).astype(np.int64)
+    unreadable = deque(chunk.unreadable)
+    for position, raw in zip(positions.tolist(), chunk.raw_rows(positions), strict=True):
+        row_no = int(chunk.row_no[position])
+        while unreadable and unreadable[0].row_no < row_no:
+            _add_unreadable(rejected, unreadable.popleft())
+        if position in by_ledger:
+            code, message = by_ledger[position]
+            rejected.add(row_no, "record_id", checked.record_id[position], code, message, raw)
+        else:
+            name = str(checked.reasons.field[position])
+            rejected.add(
+                row_no,
+                name,
+                checked.text[name][position] or None,
+                str(checked.reasons.code[position]),
+                str(checked.reasons.message[position]),
+                raw,
+            )
+    for row in unreadable:
+        _add_unreadable(rejected, row)
+    return rejected
+
+
+def _add_unreadable(rejected: quarantine.Rejected, row: Unreadable) -> None:
     rejected.add(
         row.row_no,
         "row",

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine, and_, select
 
 from socialcredit.ingest.subjects import pinyin_of
 from socialcredit.ingest.validate import IDENTITY_REASONS
-from socialcredit.store.ledger import bulk_insert, select_in, stored_timestamp
+from socialcredit.store.ledger import bulk_insert, rows_matching, stored_timestamp
 from socialcredit.store.tables import quarantine, review_queue, subjects
 
 MAX_CANDIDATES = 50
@@ -141,20 +141,10 @@ def candidates(conn: Connection, names: Sequence[str]) -> dict[str, list[dict[st
     if not wanted:
         return {}
     sounds = {n: pinyin_of(n) for n in wanted}
-    query = select(
-        subjects.c.subject_id,
-        subjects.c.name,
-        subjects.c.name_pinyin,
-        subjects.c.kind,
-        subjects.c.birth_date,
-    )
-    rows = {r.subject_id: r for r in select_in(conn, query, subjects.c.name, wanted)}
-    rows.update(
-        {
-            r.subject_id: r
-            for r in select_in(conn, query, subjects.c.name_pinyin, sorted(set(sounds.values())))
-        }
-    )
+    columns = ["subject_id", "name", "name_pinyin", "kind", "birth_date"]
+    rows = {r.subject_id: r for r in rows_matching(conn, subjects, "name", wanted, columns)}
+    same_sound = rows_matching(conn, subjects, "name_pinyin", sorted(set(sounds.values())), columns)
+    rows.update({r.subject_id: r for r in same_sound})
     out: dict[str, list[dict[str, Any]]] = {}
     for name in wanted:
         same = [r for r in rows.values() if r.name == name]

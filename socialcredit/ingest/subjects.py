@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from pypinyin import lazy_pinyin
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from socialcredit.ingest.identity import Identities
-from socialcredit.store.ledger import bulk_insert, select_in, stored_timestamp
+from socialcredit.store.ledger import bulk_insert, rows_matching, stored_timestamp
 from socialcredit.store.tables import subjects
 
 SUBJECT_COLUMNS = (
@@ -39,8 +39,8 @@ def pinyin_of(name: str) -> str:
 
 
 def known_subjects(conn: Connection, subject_ids: list[str]) -> set[str]:
-    query = select(subjects.c.subject_id)
-    return {row[0] for row in select_in(conn, query, subjects.c.subject_id, subject_ids)}
+    found = rows_matching(conn, subjects, "subject_id", subject_ids, ["subject_id"])
+    return {row[0] for row in found}
 
 
 def register(

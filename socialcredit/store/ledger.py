@@ -19,17 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    String,
-    Table,
-    and_,
-    any_,
-    bindparam,
-    func,
-    literal_column,
-    select,
-)
+from sqlalchemy import Connection, String, Table, any_, bindparam, select, text
 from sqlalchemy.dialects import postgresql
 
 from socialcredit.store.tables import events
@@ -89,45 +79,74 @@ class FiledRecord:
 # -- look-ups -----------------------------------------------------------------------------------
 
 
-def select_in(conn: Connection, query: Any, column: Any, values: Sequence[str]) -> Iterator[Any]:
-    """Rows of ``query`` whose ``column`` is one of ``values``, in one statement.
+def rows_matching(
+    conn: Connection,
+    table: Table,
+    key: str,
+    values: Sequence[str],
+    columns: Sequence[str],
+    **equal: Any,
+) -> Iterator[Any]:
+    """Rows of ``table`` whose ``key`` is one of ``values`` (and ``column == value`` for each of
+    ``equal``), in one statement whatever the number of values.
 
-    The values travel as one parameter (a PostgreSQL array; a JSON array that SQLite unpacks
-    with ``json_each``), so the statement is the same whatever their number.
+    The values travel as one parameter: a PostgreSQL array (``= ANY``), or a JSON array that
+    SQLite unpacks with ``json_each`` and joins first (``CROSS JOIN`` fixes that order, so each
+    value is one index probe).
     """
     if not values:
         return
     if conn.dialect.name == "postgresql":
         array = bindparam("values", type_=postgresql.ARRAY(String))
-        yield from conn.execute(query.where(column == any_(array)), {"values": list(values)})
+        query = select(*(table.c[c] for c in columns)).where(table.c[key] == any_(array))
+        for name, value in equal.items():
+            query = query.where(table.c[name] == value)
+        yield from conn.execute(query, {"values": list(values)})
         return
-    unpacked: Any = select(literal_column("value")).select_from(
-        func.json_each(bindparam("values", type_=String))
-    )
-    yield from conn.execute(
-        query.where(column.in_(unpacked.scalar_subquery())),
-        {"values": json.dumps(list(values), ensure_ascii=False)},
-    )
+    # Identifiers come from the schema, values are bound.
+    selected = ", ".join(f"t.{c}" for c in columns)
+    condition = "".join(f" AND t.{name} = :eq_{name}" for name in equal)
+    statement = text(
+        f"SELECT {selected} FROM json_each(:values) AS j CROSS JOIN {table.name} AS t "
+        f"ON t.{key} = j.value{condition}"
+    ).columns(*(table.c[c] for c in columns))
+    params = {f"eq_{name}": value for name, value in equal.items()}
+    yield from conn.execute(statement, {"values": json.dumps(list(values)), **params})
 
 
 def existing_keys(conn: Connection, keys: Sequence[str]) -> set[str]:
     """The subset of ``keys`` already in the ledger."""
-    query = select(events.c.event_key)
-    return {row[0] for row in select_in(conn, query, events.c.event_key, keys)}
+    return {row[0] for row in rows_matching(conn, events, "event_key", keys, ["event_key"])}
 
 
-def filed_records(
-    conn: Connection, furnisher: str, record_ids: Sequence[str]
-) -> dict[str, FiledRecord]:
-    """The filings of ``furnisher`` among ``record_ids`` (the first one, if ever more)."""
-    query = (
-        select(events.c.record_id, events.c.subject_id, events.c.category, events.c.decided_on)
-        .where(and_(events.c.furnisher == furnisher, events.c.action == "file"))
-        .order_by(events.c.seq)
+HISTORY_COLUMNS = (
+    "seq",
+    "event_key",
+    "record_id",
+    "action",
+    "subject_id",
+    "category",
+    "decided_on",
+)
+
+
+def record_history(conn: Connection, furnisher: str, record_ids: Sequence[str]) -> list[Any]:
+    """Every event of ``furnisher`` about these records, in ledger order (one look-up serves
+    both the duplicate check, since a key includes furnisher and record, and the filings)."""
+    found = rows_matching(
+        conn, events, "record_id", record_ids, HISTORY_COLUMNS, furnisher=furnisher
     )
+    return sorted(found, key=lambda row: row.seq)
+
+
+def filings(history: Iterable[Any]) -> dict[str, FiledRecord]:
+    """The first ``file`` event of each record in a ``record_history``."""
     found: dict[str, FiledRecord] = {}
-    for row in select_in(conn, query, events.c.record_id, record_ids):
-        found.setdefault(row.record_id, FiledRecord(row.subject_id, row.category, row.decided_on))
+    for row in history:
+        if row.action == "file":
+            found.setdefault(
+                row.record_id, FiledRecord(row.subject_id, row.category, row.decided_on)
+            )
     return found
 
 

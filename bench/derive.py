@@ -200,6 +200,16 @@ def build_store(url: str, records: int, settings: Settings) -> dict[str, Any]:
         """,
             {**params, "grounds": GROUNDS},
         )
+        if make_url(normalise_url(url)).get_backend_name() == "postgresql":
+            # Keys were given explicitly: move the sequences past them for later appends.
+            for table, key in (("events", "seq"), ("ingest_batches", "batch_id")):
+                con.execute(
+                    "CALL postgres_execute('store', ?)",
+                    [
+                        f"SELECT setval(pg_get_serial_sequence('{table}', '{key}'), "
+                        f"(SELECT max({key}) FROM {table}))"
+                    ],
+                )
     return {
         "records": records,
         "subjects": subjects,

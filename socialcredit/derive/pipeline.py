@@ -57,6 +57,24 @@ def quiet(_: str) -> None:
     return None
 
 
+# Compiled SQL of the later stages, per as-of date, policy and input schemas: building and
+# compiling the Ibis expressions costs about a second, every time, in a long-lived process
+# (the API, the tests) that derives again and again.
+_COMPILED: dict[tuple[Any, ...], str] = {}
+_COMPILED_MAX = 256
+
+
+def _stage(
+    engine: DuckDBEngine, name: str, key: tuple[Any, ...], build: Callable[[], Table]
+) -> Table:
+    sql = _COMPILED.get((name, *key))
+    if sql is None:
+        if len(_COMPILED) >= _COMPILED_MAX:
+            _COMPILED.clear()
+        sql = _COMPILED[(name, *key)] = engine.compile(build())
+    return engine.materialise_sql(name, sql)
+
+
 def derive_relations(
     engine: DuckDBEngine,
     events: Table,
@@ -73,17 +91,23 @@ def derive_relations(
     known = engine.materialise(
         "sc_events", events.filter(events.decided_on <= as_of).select(*x.EVENT_COLUMNS)
     )
+    key = (as_of, policy.fingerprint, tuple(known.schema().items()), tuple(people.schema().items()))
     progress("record states")
-    changes = engine.materialise("sc_changes", x.record_changes(known, as_of))
-    records = engine.materialise("sc_records", x.record_states(known, changes, people, rel, as_of))
+    changes = _stage(engine, "sc_changes", key, lambda: x.record_changes(known, as_of))
+    records = _stage(
+        engine, "sc_records", key, lambda: x.record_states(known, changes, people, rel, as_of)
+    )
     progress("list entries")
-    entries = engine.materialise("sc_entries", x.list_entries(records, rel, as_of))
+    entries = _stage(engine, "sc_entries", key, lambda: x.list_entries(records, rel, as_of))
     progress("decisions")
-    decisions = engine.materialise(
-        "sc_decisions", x.decisions(entries, x.legal_representatives(records), rel)
+    decisions = _stage(
+        engine,
+        "sc_decisions",
+        key,
+        lambda: x.decisions(entries, x.legal_representatives(records), rel),
     )
     progress("ratings")
-    ratings = engine.materialise("sc_ratings", x.ratings(records, people, rel, as_of))
+    ratings = _stage(engine, "sc_ratings", key, lambda: x.ratings(records, people, rel, as_of))
     return Derived(
         subjects=people,
         record_states=records.select(*STORED["record_states"]),

@@ -1,16 +1,16 @@
 """The policy as a handful of small relations, so the derivation can join them set-wise.
 
 Each table is an Arrow table with an explicit schema (so an empty list still has typed columns);
-``as_ibis`` turns them into Ibis memtables. Only the policy's few lists, ratings and memoranda
-are looped over here; no record or subject ever is.
+an engine loads them and hands back relations (``PolicyRelations``). Only the policy's few
+lists, ratings and memoranda are looped over here; no record or subject ever is.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import hashlib
+from dataclasses import dataclass
 from typing import Any
 
-import ibis
 import pyarrow as pa
 
 from socialcredit.errors import PolicyError
@@ -103,6 +103,7 @@ class PolicyTables:
     """The policy's parameters as relations (Arrow tables), ready to become memtables."""
 
     version: str
+    fingerprint: str  # of the tables' content: equal policies, equal fingerprints
     categories: pa.Table
     rating_models: pa.Table
     rating_points: pa.Table
@@ -112,11 +113,6 @@ class PolicyTables:
     list_rules: pa.Table
     list_no_term_grounds: pa.Table
     memo_measures: pa.Table
-
-    def as_ibis(self) -> PolicyRelations:
-        return PolicyRelations(
-            **{f.name: ibis.memtable(getattr(self, f.name)) for f in fields(PolicyRelations)}
-        )
 
 
 @dataclass(frozen=True)
@@ -266,6 +262,9 @@ def policy_tables(policy: Policy) -> PolicyTables:
         **_list_rows(policy),
         "memo_measures": _memo_rows(policy),
     }
+    digest = hashlib.sha256(repr(sorted(rows.items())).encode()).hexdigest()
     return PolicyTables(
-        version=policy.version, **{name: _table(name, data) for name, data in rows.items()}
+        version=policy.version,
+        fingerprint=digest,
+        **{name: _table(name, data) for name, data in rows.items()},
     )

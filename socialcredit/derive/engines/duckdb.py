@@ -176,20 +176,24 @@ class DuckDBEngine:
             }
         )
 
-    def materialise(self, name: str, expr: Table) -> Table:
-        """Compute an expression once into a table, for the stages that reuse it."""
-        # Pin each column to the type Ibis gives it: DuckDB may compute wider ones (a sum of
-        # BIGINT is a HUGEINT, a date plus an interval a timestamp).
+    def compile(self, expr: Table) -> str:
+        """The expression as one SELECT, each column pinned to the type Ibis gives it (DuckDB
+        may compute wider ones: a sum of BIGINT is a HUGEINT, a date plus an interval a
+        timestamp)."""
         columns = ", ".join(
             f"CAST({quote_ident(column)} AS {DuckDBType.to_string(dtype)}) AS {quote_ident(column)}"
             for column, dtype in expr.schema().items()
         )
-        sql = self.backend.compile(expr)
-        self.con.execute(
-            f"CREATE OR REPLACE TABLE {quote_ident(name)} AS SELECT {columns} FROM ({sql})"
-        )
+        return f"SELECT {columns} FROM ({self.backend.compile(expr)})"
+
+    def materialise_sql(self, name: str, sql: str) -> Table:
+        """Compute a compiled SELECT once into a table, for the stages that reuse it."""
+        self.con.execute(f"CREATE OR REPLACE TABLE {quote_ident(name)} AS {sql}")
         self._tables.add(name)
         return self.backend.table(name)
+
+    def materialise(self, name: str, expr: Table) -> Table:
+        return self.materialise_sql(name, self.compile(expr))
 
     def count(self, expr: Table) -> int:
         return int(self.backend.execute(expr.count()))

@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 
 from socialcredit import ids
 from socialcredit.api.auth import require_roles
-from socialcredit.api.deps import State
+from socialcredit.api.deps import service_state
 from socialcredit.api.schemas import (
     AUTH_ERRORS,
     CheckBatchResponse,
@@ -153,7 +153,8 @@ def _answer(index: DecisionIndex, measure: str, answers: Answers, on: dt.date) -
     responses=errors(404),
     summary="Check 1 to 1,000 subjects against one measure",
 )
-async def check_batch(body: CheckRequest, state: State) -> Response:
+async def check_batch(body: CheckRequest, request: Request) -> Response:
+    state = service_state(request)  # not a dependency: this route is the hot path
     index = state.require_index()
     _measure(index, body.measure, in_path=False)
     today = dt.date.today()
@@ -169,10 +170,11 @@ async def check_batch(body: CheckRequest, state: State) -> Response:
     summary="Check one subject against one measure",
 )
 async def check_one(
-    state: State,
+    request: Request,
     measure: Annotated[str, Path(max_length=64)],
     subject_id: Annotated[str, Path(max_length=64)],
 ) -> Response:
+    state = service_state(request)
     index = state.require_index()
     _measure(index, measure, in_path=True)
     answers = _answers(index, measure, [subject_id], dt.date.today())

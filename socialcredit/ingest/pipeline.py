@@ -16,16 +16,17 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
 from sqlalchemy import Connection, Engine, insert, update
 from sqlalchemy.exc import DBAPIError
 
-from socialcredit.errors import InputFileError, StoreError, ValidationFailed
+from socialcredit.errors import ConfigError, InputFileError, StoreError, ValidationFailed
 from socialcredit.ingest import quarantine, subjects
 from socialcredit.ingest.chunk import Chunk, Unreadable
 from socialcredit.ingest.columns import CANONICAL, canonical_name
@@ -35,9 +36,41 @@ from socialcredit.ingest.records import Candidates, candidates
 from socialcredit.ingest.rules import Rules
 from socialcredit.ingest.summary import Counts, Progress, RunSummary
 from socialcredit.ingest.validate import Checked, validate
+from socialcredit.store.engine import is_initialised
 from socialcredit.store.ledger import bulk_session, insert_events
 from socialcredit.store.policies import policy_in_force
 from socialcredit.store.tables import ingest_batches
+
+
+class Prepared(NamedTuple):
+    """A chunk with the work that needs no store: validation and candidate events with keys."""
+
+    chunk: Chunk
+    checked: Checked
+    cand: Candidates
+
+
+def prepare(chunk: Chunk, rules: Rules, today: dt.date) -> Prepared:
+    checked = validate(chunk.table, rules, today)
+    return Prepared(chunk, checked, candidates(checked, chunk.row_no, rules.furnisher))
+
+
+def prefetched(
+    chunks: Iterable[Chunk], rules: Rules, today: dt.date, pool: ThreadPoolExecutor
+) -> Iterator[Prepared]:
+    """Prepared chunks, the next one read and validated on a worker thread while the caller
+    writes the current one (SQLite and psycopg release the GIL while the store works).
+    Reading errors surface here, in the caller's thread."""
+    source = iter(chunks)
+
+    def step() -> Prepared | None:
+        chunk = next(source, None)
+        return None if chunk is None else prepare(chunk, rules, today)
+
+    pending: Future[Prepared | None] = pool.submit(step)
+    while (item := pending.result()) is not None:
+        pending = pool.submit(step)
+        yield item
 
 
 class _Run:
@@ -57,9 +90,8 @@ class _Run:
         self.today = today
         self.received_at = received_at
 
-    def chunk(self, chunk: Chunk, source: str, counts: Counts) -> None:
-        checked = validate(chunk.table, self.rules, self.today)
-        cand = candidates(checked, chunk.row_no, self.rules.furnisher)
+    def chunk(self, prepared: Prepared, source: str, counts: Counts) -> None:
+        chunk, checked, cand = prepared
         judged = judge(self.conn, self.rules.furnisher, cand)
         accepted = insert_events(
             self.conn,
@@ -145,6 +177,11 @@ def _add_unreadable(rejected: quarantine.Rejected, row: Unreadable) -> None:
 
 
 def _rules(engine: Engine, furnisher: str, today: dt.date) -> Rules:
+    if not is_initialised(engine):
+        raise ConfigError(
+            f"the store at {engine.url.render_as_string(hide_password=True)} has "
+            "no schema: run `socialcredit init` first"
+        )
     return Rules.for_furnisher(policy_in_force(engine, today).policy, furnisher)
 
 
@@ -214,18 +251,25 @@ def _run(
     started = time.perf_counter()
     totals = Counts()
     try:
-        with engine.begin() as conn, bulk_session(conn):
+        with (
+            engine.begin() as conn,
+            bulk_session(conn),
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-read") as pool,
+        ):
             run = _Run(conn, rules, batch_id, day, received_at)
             for name, chunks, counts in work:
-                for chunk in chunks:
-                    run.chunk(chunk, name, counts)
+                for item in prefetched(chunks, rules, day, pool):
+                    run.chunk(item, name, counts)
                     if progress:
-                        progress.advance(chunk.position, chunk.read)
+                        progress.advance(item.chunk.position, item.chunk.read)
                 totals.merge(counts)
             _finish_batch(conn, batch_id, "done", totals)
     except BaseException as exc:
         with engine.begin() as conn:
             _finish_batch(conn, batch_id, "failed", Counts())
+        if isinstance(exc, InputFileError):
+            kept = f"{exc.reason} (batch {batch_id} failed: nothing of it was kept)"
+            raise InputFileError(exc.file, kept) from exc
         if isinstance(exc, DBAPIError):
             raise StoreError(
                 f"the store refused the batch ({type(exc.orig).__name__}: "
@@ -301,7 +345,3 @@ def rows_table(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
             for c in CANONICAL
         }
     )
-
-
-def failure_message(exc: InputFileError) -> str:
-    return f"{exc.file}: {exc.reason}; nothing of this batch was kept"

@@ -23,10 +23,13 @@ def init(
 ) -> None:
     """Create (or upgrade) the store and load the policy version; safe to run again."""
     settings = settings_for(db)
+    loaded = load_policy(policy) if policy else load_default()  # a bad file fails before the store
     engine = make_engine(settings.db)
-    upgrade(engine)
-    loaded = load_policy(policy) if policy else load_default()
-    added = save_policy(engine, loaded)
+    try:
+        upgrade(engine)
+        added = save_policy(engine, loaded)
+    finally:
+        engine.dispose()
     header = loaded.policy.policy
     summary = {
         "db": engine.url.render_as_string(hide_password=True),

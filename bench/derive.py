@@ -31,6 +31,7 @@ from sqlalchemy import create_engine, func, insert, select, text
 from sqlalchemy.engine import make_url
 
 from socialcredit.derive.engines.duckdb import STORE, DuckDBEngine
+from socialcredit.derive.engines.duckdb_write import TableWrite
 from socialcredit.derive.policy_tables import policy_tables
 from socialcredit.derive.run import derive
 from socialcredit.policy.load import load_default
@@ -85,8 +86,141 @@ def _fresh_postgres(url: str) -> None:
     admin.dispose()
 
 
+EVENT_COLUMNS = (
+    "seq",
+    "event_key",
+    "batch_id",
+    "furnisher",
+    "record_id",
+    "action",
+    "subject_id",
+    "subject_name",
+    "category",
+    "decided_on",
+    "document_no",
+    "amount_fen",
+    "ground",
+    "extension_months",
+    "legal_rep_id",
+    "note",
+    "recorded_at",
+)
+SUBJECT_COLUMNS = ("subject_id", "scheme", "kind", "name", "birth_date", "first_seen")
+
+
+def _generate(con: duckdb.DuckDBPyConnection, policy: Policy, params: dict[str, Any]) -> None:
+    """Tables ``subj`` and ``ev`` in DuckDB: the population and its ledger, set-wise."""
+    cats = _category_rows(policy)
+    params = {
+        **params,
+        "n_person": sum(1 for c in cats if c[0] == "person"),
+        "n_org": sum(1 for c in cats if c[0] == "org") - 1,
+    }
+    con.execute("CREATE TABLE cats (kind VARCHAR, idx INT, category VARCHAR, furnisher VARCHAR)")
+    con.executemany("INSERT INTO cats VALUES (?, ?, ?, ?)", cats)
+    # Subject i: a person when i % 10 < 7, else an organisation.
+    _run(
+        con,
+        """
+        CREATE TABLE subj AS
+        SELECT CASE WHEN i % 10 < 7 THEN 'P' ELSE 'O' END || lpad(i::VARCHAR, 17, '0')
+                   AS subject_id,
+               CASE WHEN i % 10 < 7 THEN 'cn_ric' ELSE 'cn_uscc' END AS scheme,
+               CASE WHEN i % 10 < 7 THEN 'person' ELSE 'org' END AS kind,
+               'subject ' || i AS name,
+               CASE WHEN i % 10 < 7 THEN DATE '1950-01-01' + CAST(i % 18000 AS INT) END
+                   AS birth_date,
+               now() AS first_seen
+        FROM range($subjects) t(i)
+    """,
+        params,
+    )
+    # Record r (the first `files` events) is about subject s(r); the rest amend, revoke or
+    # fulfil an earlier record. Organisations' first record is their registration.
+    _run(
+        con,
+        """
+        CREATE TABLE recs AS
+        SELECT r, s, s % 10 < 7 AS is_person,
+               $as_of::DATE - CAST(hash(r * 31) % 1800 AS INT) AS decided_on,
+               CAST(CASE WHEN s % 10 < 7 THEN hash(r * 17) % $n_person
+                         WHEN r < $subjects THEN 0
+                         ELSE 1 + hash(r * 17) % $n_org END AS INT) AS idx
+        FROM (SELECT r, CASE WHEN r < $subjects THEN r
+                             ELSE CAST(hash(r) % $subjects AS BIGINT) END AS s
+              FROM range($files) t(r))
+    """,
+        params,
+    )
+    _run(
+        con,
+        """
+        CREATE TABLE ev AS
+        WITH gen AS (
+          SELECT r AS j, r, 'file' AS action, s, decided_on FROM recs
+          UNION ALL
+          SELECT j, rr AS r, (['amend', 'revoke', 'fulfil'])[1 + j % 3] AS action, recs.s,
+                 recs.decided_on + CAST(j % 300 AS INT) AS decided_on
+          FROM (SELECT j, CAST(hash(j * 13) % $files AS BIGINT) AS rr
+                FROM range($files, $records) t(j)) f
+          JOIN recs ON recs.r = f.rr
+        )
+        SELECT g.j + 1 AS seq, 'bench-' || lpad(g.j::VARCHAR, 12, '0') AS event_key,
+               1 AS batch_id, c.furnisher, 'R' || g.r AS record_id, g.action,
+               CASE WHEN g.s % 10 < 7 THEN 'P' ELSE 'O' END || lpad(g.s::VARCHAR, 17, '0')
+                   AS subject_id,
+               'subject ' || g.s AS subject_name, c.category,
+               LEAST(g.decided_on, $as_of::DATE) AS decided_on, 'DOC-' || g.r AS document_no,
+               CAST(hash(g.j) % 10000000 AS BIGINT) AS amount_fen,
+               CASE WHEN c.category = 'court.dishonest_defaulter'
+                    THEN ($grounds)[1 + g.r % 5] END AS ground,
+               CASE WHEN c.category = 'court.dishonest_defaulter'
+                    THEN CAST(g.r % 4 * 6 AS INT) END AS extension_months,
+               CASE WHEN c.category = 'registration.basic'
+                    THEN 'P' || lpad((g.s // 10 * 10 + g.s % 7)::VARCHAR, 17, '0') END
+                   AS legal_rep_id,
+               NULL::VARCHAR AS note, now() AS recorded_at
+        FROM gen g JOIN recs ON recs.r = g.r
+        JOIN cats c ON c.kind = CASE WHEN recs.is_person THEN 'person' ELSE 'org' END
+                   AND c.idx = recs.idx
+    """,
+        {**params, "grounds": GROUNDS},
+    )
+
+
+def _load_postgres(con: duckdb.DuckDBPyConnection) -> None:
+    """Bulk load with the secondary indexes and the unique key dropped, then rebuilt."""
+
+    def pg(sql: str) -> None:
+        con.execute("CALL postgres_execute('store', ?)", [sql])
+
+    pg(
+        "ALTER TABLE events DROP CONSTRAINT uq_events_event_key; "
+        "DROP INDEX ix_events_record; DROP INDEX ix_events_subject"
+    )
+    con.execute(
+        f"INSERT INTO store.subjects ({', '.join(SUBJECT_COLUMNS)}) "
+        f"SELECT {', '.join(SUBJECT_COLUMNS)} FROM subj"
+    )
+    con.execute(
+        f"INSERT INTO store.events ({', '.join(EVENT_COLUMNS)}) "
+        f"SELECT {', '.join(EVENT_COLUMNS)} FROM ev"
+    )
+    pg(
+        "ALTER TABLE events ADD CONSTRAINT uq_events_event_key UNIQUE (event_key); "
+        "CREATE INDEX ix_events_record ON events (furnisher, record_id); "
+        "CREATE INDEX ix_events_subject ON events (subject_id); ANALYZE events; ANALYZE subjects"
+    )
+    # Keys were given explicitly: move the sequences past them for later appends.
+    for table, key in (("events", "seq"), ("ingest_batches", "batch_id")):
+        pg(
+            f"SELECT setval(pg_get_serial_sequence('{table}', '{key}'), "
+            f"(SELECT max({key}) FROM {table}))"
+        )
+
+
 def build_store(url: str, records: int, settings: Settings) -> dict[str, Any]:
-    """Schema, policy, then subjects and events written by DuckDB into the attached store."""
+    """Schema and policy, then subjects and events generated by DuckDB and bulk loaded."""
     engine = make_engine(url)
     upgrade(engine)
     policy = load_default()
@@ -112,104 +246,27 @@ def build_store(url: str, records: int, settings: Settings) -> dict[str, Any]:
     files = records * 9 // 10
     started = time.perf_counter()
     with DuckDBEngine(settings) as duck:
-        duck.attach(url)
         con = duck.con
-        con.execute(
-            "CREATE TEMP TABLE cats (kind VARCHAR, idx INT, category VARCHAR, furnisher VARCHAR)"
-        )
-        con.executemany("INSERT INTO cats VALUES (?, ?, ?, ?)", _category_rows(policy.policy))
-        n_person = con.execute("SELECT count(*) FROM cats WHERE kind = 'person'").fetchone()
-        n_org = con.execute("SELECT count(*) - 1 FROM cats WHERE kind = 'org'").fetchone()
-        params = {
-            "subjects": subjects,
-            "files": files,
-            "records": records,
-            "n_person": n_person[0] if n_person else 1,
-            "n_org": n_org[0] if n_org else 1,
-            "as_of": AS_OF,
-        }
-        # Subject i: a person when i % 10 < 7, else an organisation.
-        _run(
+        _generate(
             con,
-            """
-            INSERT INTO store.subjects (subject_id, scheme, kind, name, birth_date, first_seen)
-            SELECT CASE WHEN i % 10 < 7 THEN 'P' ELSE 'O' END || lpad(i::VARCHAR, 17, '0'),
-                   CASE WHEN i % 10 < 7 THEN 'cn_ric' ELSE 'cn_uscc' END,
-                   CASE WHEN i % 10 < 7 THEN 'person' ELSE 'org' END,
-                   'subject ' || i,
-                   CASE WHEN i % 10 < 7 THEN DATE '1950-01-01' + CAST(i % 18000 AS INT) END,
-                   now()
-            FROM range($subjects) t(i)
-        """,
-            params,
+            policy.policy,
+            {
+                "subjects": subjects,
+                "files": files,
+                "records": records,
+                "as_of": AS_OF,
+            },
         )
-        # Record r (the first `files` events) is about subject s(r); the rest amend, revoke or
-        # fulfil an earlier record. Organisations' first record is their registration.
-        _run(
-            con,
-            """
-            CREATE TEMP TABLE recs AS
-            SELECT r, s, s % 10 < 7 AS is_person,
-                   $as_of::DATE - CAST(hash(r * 31) % 1800 AS INT) AS decided_on,
-                   CAST(CASE WHEN s % 10 < 7 THEN hash(r * 17) % $n_person
-                             WHEN r < $subjects THEN 0
-                             ELSE 1 + hash(r * 17) % $n_org END AS INT) AS idx
-            FROM (SELECT r, CASE WHEN r < $subjects THEN r
-                                 ELSE CAST(hash(r) % $subjects AS BIGINT) END AS s
-                  FROM range($files) t(r))
-        """,
-            params,
-        )
-        _run(
-            con,
-            """
-            CREATE TEMP TABLE gen AS
-            SELECT j, r, action, s, decided_on FROM (
-              SELECT r AS j, r, 'file' AS action, s, decided_on FROM recs
-              UNION ALL
-              SELECT j, rr AS r, (['amend', 'revoke', 'fulfil'])[1 + j % 3] AS action, recs.s,
-                     recs.decided_on + CAST(j % 300 AS INT) AS decided_on
-              FROM (SELECT j, CAST(hash(j * 13) % $files AS BIGINT) AS rr
-                    FROM range($files, $records) t(j)) f
-              JOIN recs ON recs.r = f.rr
-            )
-        """,
-            params,
-        )
-        _run(
-            con,
-            """
-            INSERT INTO store.events (seq, event_key, batch_id, furnisher, record_id, action,
-                subject_id, subject_name, category, decided_on, document_no, amount_fen, ground,
-                extension_months, legal_rep_id, note, recorded_at)
-            SELECT g.j + 1, 'bench-' || g.j, 1, c.furnisher, 'R' || g.r, g.action,
-                   CASE WHEN g.s % 10 < 7 THEN 'P' ELSE 'O' END || lpad(g.s::VARCHAR, 17, '0'),
-                   'subject ' || g.s, c.category, LEAST(g.decided_on, $as_of::DATE),
-                   'DOC-' || g.r, CAST(hash(g.j) % 10000000 AS BIGINT),
-                   CASE WHEN c.category = 'court.dishonest_defaulter'
-                        THEN ($grounds)[1 + g.r % 5] END,
-                   CASE WHEN c.category = 'court.dishonest_defaulter'
-                        THEN CAST(g.r % 4 * 6 AS INT) END,
-                   CASE WHEN c.category = 'registration.basic'
-                        THEN 'P' || lpad((g.s // 10 * 10 + g.s % 7)::VARCHAR, 17, '0') END,
-                   NULL, now()
-            FROM gen g JOIN recs ON recs.r = g.r
-            JOIN cats c ON c.kind = CASE WHEN recs.is_person THEN 'person' ELSE 'org' END
-                       AND c.idx = recs.idx
-            ORDER BY g.j
-        """,
-            {**params, "grounds": GROUNDS},
-        )
+        duck.attach(url)
         if make_url(normalise_url(url)).get_backend_name() == "postgresql":
-            # Keys were given explicitly: move the sequences past them for later appends.
-            for table, key in (("events", "seq"), ("ingest_batches", "batch_id")):
-                con.execute(
-                    "CALL postgres_execute('store', ?)",
-                    [
-                        f"SELECT setval(pg_get_serial_sequence('{table}', '{key}'), "
-                        f"(SELECT max({key}) FROM {table}))"
-                    ],
-                )
+            _load_postgres(con)
+        else:  # the derivation's own SQLite bulk path: scratch files, then indexes rebuilt
+            duck.replace_store_tables(
+                [
+                    TableWrite("subjects", "subj", SUBJECT_COLUMNS, order_by=("subject_id",)),
+                    TableWrite("events", "ev", EVENT_COLUMNS, order_by=("seq",)),
+                ]
+            )
     return {
         "records": records,
         "subjects": subjects,

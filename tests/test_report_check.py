@@ -126,3 +126,11 @@ def test_errors_exit_2_with_the_specific_reason(db_url: str, run: Any) -> None:
 def test_derive_refuses_an_uninitialised_store(db_url: str, run: Any) -> None:
     result = run("derive", "--db", db_url, ok=False)
     assert result.exit_code == 2 and "socialcredit init" in result.stderr
+
+
+def test_an_unreachable_store_is_a_one_line_error(run: Any, tmp_path: Any) -> None:
+    url = f"sqlite:///{tmp_path / 'missing-dir' / 'store.db'}"
+    for args in (("derive",), ("check", person(1), "flight"), ("report", person(1))):
+        result = run(*args, "--db", url, ok=False)
+        assert result.exit_code == 1, args
+        assert "cannot use the store" in result.stderr and "Traceback" not in result.stderr

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
+import sqlalchemy.exc
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -18,9 +21,20 @@ from socialcredit.cli.common import (
     settings_for,
 )
 from socialcredit.derive.run import derive as run_derive
+from socialcredit.errors import StoreError
 from socialcredit.services import check as check_service
 from socialcredit.services import report as report_service
 from socialcredit.store.engine import make_engine
+
+
+@contextmanager
+def store_errors() -> Iterator[None]:
+    """A store that cannot be reached is a one-line error, not a traceback."""
+    try:
+        yield
+    except sqlalchemy.exc.OperationalError as exc:
+        raise StoreError(f"cannot use the store: {exc.orig}") from None
+
 
 FullOption = Annotated[
     bool, typer.Option("--full", help="recompute everything (default: incremental when possible)")
@@ -35,12 +49,13 @@ def derive(
 ) -> None:
     """Compute record states, ratings, list entries and decisions into the store."""
     settings = settings_for(db)
-    result = run_derive(
-        settings,
-        as_of=as_of.date() if as_of else None,
-        full=full,
-        progress=lambda stage: console.print(f"[dim]derive:[/] {stage}", highlight=False),
-    )
+    with store_errors():
+        result = run_derive(
+            settings,
+            as_of=as_of.date() if as_of else None,
+            full=full,
+            progress=lambda stage: console.print(f"[dim]derive:[/] {stage}", highlight=False),
+        )
     if json_out:
         print_json(result.to_json())
         return
@@ -146,9 +161,10 @@ def report(
     json_out: JsonOption = False,
 ) -> None:
     """A subject's records, ratings, list entries and measures (stored, or replayed --as-of)."""
-    data = report_service.report(
-        settings_for(db), subject_id, as_of=as_of.date() if as_of else None
-    )
+    with store_errors():
+        data = report_service.report(
+            settings_for(db), subject_id, as_of=as_of.date() if as_of else None
+        )
     if json_out:
         print_json(data)
     else:
@@ -164,7 +180,8 @@ def check(
     """Is the subject restricted from (or granted) the measure today?"""
     engine = make_engine(settings_for(db).db)
     try:
-        result = check_service.check(engine, subject_id, measure)
+        with store_errors():
+            result = check_service.check(engine, subject_id, measure)
     finally:
         engine.dispose()
     if json_out:

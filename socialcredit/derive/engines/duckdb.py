@@ -133,7 +133,12 @@ class DuckDBEngine:
         try:
             self.con.execute(f"ATTACH {sql_string(target)} AS {STORE} (TYPE {kind})")
         except duckdb.Error as exc:
-            raise StoreError(f"DuckDB could not attach the store: {exc}") from exc
+            message = str(exc)
+            if parsed.password:  # libpq errors echo the connection string
+                secret = str(parsed.password)
+                for form in (_libpq_value(secret)[1:-1], secret):
+                    message = message.replace(form, "***")
+            raise StoreError(f"DuckDB could not attach the store: {message}") from None
         self._schema = schema
 
     def store_table(self, name: str) -> Table:

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 import typer
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     TaskID,
+    TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
 )
@@ -33,7 +33,7 @@ class BarProgress:
         self.bar = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
-            MofNCompleteColumn(),
+            TaskProgressColumn(),
             TextColumn("{task.fields[rows]:,} rows"),
             TimeElapsedColumn(),
             console=console,

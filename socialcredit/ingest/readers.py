@@ -100,7 +100,7 @@ class Source:
                     column_names=names,
                     skip_rows=1,
                     use_threads=False,
-                    block_size=1 << 22,
+                    block_size=1 << 20,
                 ),
                 parse_options=pa_csv.ParseOptions(
                     delimiter=delimiter,

@@ -12,6 +12,8 @@ import functools
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from numpy.typing import NDArray
 from pypinyin import lazy_pinyin
 from sqlalchemy import Connection
@@ -53,29 +55,28 @@ def register(
     """Add the subjects of ``rows`` (chunk positions of accepted events) that are new."""
     if not len(rows):
         return 0
-    ids = who.normalised[rows]
-    unique, first = np.unique(ids.astype(str), return_index=True)
-    known = known_subjects(conn, unique.tolist())
-    fresh = [
-        rows[i]
-        for value, i in zip(unique.tolist(), first.tolist(), strict=True)
-        if value not in known
-    ]
-    if not fresh:
+    groups = pc.dictionary_encode(pa.array(who.normalised[rows].tolist(), type=pa.string()))
+    _, first = np.unique(np.asarray(groups.indices), return_index=True)
+    firsts = rows[first]  # the first row of each distinct subject, in row order of its values
+    candidates: list[str] = who.normalised[firsts].tolist()
+    known = known_subjects(conn, candidates)
+    fresh = firsts[[value not in known for value in candidates]]
+    if not len(fresh):
         return 0
     when = stored_timestamp(conn, first_seen)
-    values = [
-        (
-            who.normalised[i],
-            who.scheme[i],
-            who.kind[i],
-            names[i],
-            pinyin_of(names[i]),
-            None if np.isnat(who.birth[i]) else str(who.birth[i]),
-            who.sex[i],
-            when,
-        )
-        for i in fresh
-    ]
+    new_names: list[str] = names[fresh].tolist()
+    births = who.birth[fresh]
+    birth_text = [None if b == "NaT" else b for b in births.astype(str).tolist()]
+    values = zip(
+        who.normalised[fresh].tolist(),
+        who.scheme[fresh].tolist(),
+        who.kind[fresh].tolist(),
+        new_names,
+        [pinyin_of(n) for n in new_names],
+        birth_text,
+        who.sex[fresh].tolist(),
+        [when] * len(fresh),
+        strict=True,
+    )
     bulk_insert(conn, subjects, SUBJECT_COLUMNS, values)
-    return len(values)
+    return len(fresh)

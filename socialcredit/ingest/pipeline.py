@@ -16,8 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -53,24 +52,6 @@ class Prepared(NamedTuple):
 def prepare(chunk: Chunk, rules: Rules, today: dt.date) -> Prepared:
     checked = validate(chunk.table, rules, today)
     return Prepared(chunk, checked, candidates(checked, chunk.row_no, rules.furnisher))
-
-
-def prefetched(
-    chunks: Iterable[Chunk], rules: Rules, today: dt.date, pool: ThreadPoolExecutor
-) -> Iterator[Prepared]:
-    """Prepared chunks, the next one read and validated on a worker thread while the caller
-    writes the current one (SQLite and psycopg release the GIL while the store works).
-    Reading errors surface here, in the caller's thread."""
-    source = iter(chunks)
-
-    def step() -> Prepared | None:
-        chunk = next(source, None)
-        return None if chunk is None else prepare(chunk, rules, today)
-
-    pending: Future[Prepared | None] = pool.submit(step)
-    while (item := pending.result()) is not None:
-        pending = pool.submit(step)
-        yield item
 
 
 class _Run:
@@ -251,14 +232,12 @@ def _run(
     started = time.perf_counter()
     totals = Counts()
     try:
-        with (
-            engine.begin() as conn,
-            bulk_session(conn),
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-read") as pool,
-        ):
+        with engine.begin() as conn, bulk_session(conn):
             run = _Run(conn, rules, batch_id, day, received_at)
             for name, chunks, counts in work:
-                for item in prefetched(chunks, rules, day, pool):
+                # Reading and validating in a thread beside the writes was slower: SQLite's
+                # executemany hands the GIL back and forth on every row.
+                for item in (prepare(chunk, rules, day) for chunk in chunks):
                     run.chunk(item, name, counts)
                     if progress:
                         progress.advance(item.chunk.position, item.chunk.read)

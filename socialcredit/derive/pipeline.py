@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from socialcredit.derive import expressions as x
-from socialcredit.derive.engines.duckdb import DuckDBEngine
+from socialcredit.derive.engines import Engine
 from socialcredit.derive.policy_tables import PolicyTables
 from socialcredit.store import tables
 
@@ -64,9 +64,7 @@ _COMPILED: dict[tuple[Any, ...], str] = {}
 _COMPILED_MAX = 256
 
 
-def _stage(
-    engine: DuckDBEngine, name: str, key: tuple[Any, ...], build: Callable[[], Table]
-) -> Table:
+def _stage(engine: Engine, name: str, key: tuple[Any, ...], build: Callable[[], Table]) -> Table:
     sql = _COMPILED.get((name, *key))
     if sql is None:
         if len(_COMPILED) >= _COMPILED_MAX:
@@ -76,7 +74,7 @@ def _stage(
 
 
 def derive_relations(
-    engine: DuckDBEngine,
+    engine: Engine,
     events: Table,
     subjects: Table,
     policy: PolicyTables,

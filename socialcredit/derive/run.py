@@ -21,6 +21,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from socialcredit.derive import slices
+from socialcredit.derive.engines import Engine as DeriveEngine
 from socialcredit.derive.engines.duckdb import DuckDBEngine
 from socialcredit.derive.engines.duckdb_write import TableWrite
 from socialcredit.derive.pipeline import (
@@ -120,7 +121,7 @@ def _finish_run(conn: Connection, run_id: int, subjects: int, seconds: float) ->
     )
 
 
-def _counts(engine: DuckDBEngine, derived: Derived) -> dict[str, Any]:
+def _counts(engine: DeriveEngine, derived: Derived) -> dict[str, Any]:
     per_list = engine.to_arrow(derived.list_entries.list_code.value_counts())
     return {
         "subjects": engine.count(derived.subjects),
@@ -172,7 +173,7 @@ def _full(
         return _counts(duck, derived)
 
 
-def _rows(duck: DuckDBEngine, derived: Derived) -> dict[str, list[dict[str, Any]]]:
+def _rows(duck: DeriveEngine, derived: Derived) -> dict[str, list[dict[str, Any]]]:
     return {name: duck.to_arrow(rel).to_pylist() for name, rel in derived.by_table().items()}
 
 

@@ -1,6 +1,37 @@
 """Engines that execute the derivation's Ibis expressions (DuckDB today; Spark can join later).
 
-An engine provides: the store's ``events`` and ``subjects`` as relations (or a slice of them
-handed in as Arrow tables), materialisation of intermediate relations, and bulk replacement of
-the derived tables in the store.
+An engine provides what ``Engine`` lists: the store's ``events`` and ``subjects`` as relations
+(or a slice of them handed in as Arrow tables), the policy's tables, materialisation of each
+stage, and bulk replacement of the derived tables in the store. The expressions themselves
+(``derive/expressions.py``) know nothing of the engine.
 """
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+from socialcredit.derive.engines.duckdb_write import TableWrite
+from socialcredit.derive.policy_tables import PolicyRelations, PolicyTables
+
+Table = Any  # ibis.Table
+
+
+class Engine(Protocol):
+    def attach(self, url: str) -> None: ...
+    def store_table(self, name: str) -> Table: ...
+    def from_arrow(self, name: str, data: pa.Table) -> Table: ...
+    def policy_relations(self, policy: PolicyTables) -> PolicyRelations: ...
+    def compile(self, expr: Table) -> str: ...
+    def materialise_sql(self, name: str, sql: str) -> Table: ...
+    def materialise(self, name: str, expr: Table) -> Table: ...
+    def count(self, expr: Table) -> int: ...
+    def to_arrow(self, expr: Table) -> pa.Table: ...
+    def replace_store_tables(
+        self, writes: Sequence[TableWrite], progress: Callable[[str], None] = ...
+    ) -> None: ...
+
+
+__all__ = ["Engine", "TableWrite"]

@@ -34,6 +34,8 @@ from socialcredit.store.tables import metadata
 Progress = Callable[[str], None]
 SQLITE_CACHE_KIB = 262_144  # page cache for the copy and the index rebuilds
 SQLITE_BUSY_SECONDS = 60.0
+SPLIT_MIN_ROWS = 500_000  # results this large are written as several key ranges in parallel
+MAX_SCRATCH_FILES = 8  # SQLite attaches at most 10 databases
 
 
 @dataclass(frozen=True)
@@ -61,12 +63,14 @@ def _sql_type(value: Any) -> str:
     return "VARCHAR"
 
 
-def _select(write: TableWrite) -> tuple[str, list[Any]]:
-    """``SELECT columns, CAST(? AS type)... FROM source ORDER BY key`` and its parameters."""
+def _select(write: TableWrite, where: str = "") -> tuple[str, list[Any]]:
+    """``SELECT columns, CAST(? AS type)... FROM source [WHERE ...] ORDER BY key`` and the
+    constants' parameters (a WHERE's own parameters follow them)."""
     parts = [quote_ident(c) for c in write.columns]
     parts += [f"CAST(? AS {_sql_type(v)}) AS {quote_ident(k)}" for k, v in write.constants.items()]
     order = ", ".join(quote_ident(c) for c in write.order_by)
     sql = f"SELECT {', '.join(parts)} FROM {quote_ident(write.source)}"
+    sql += f" WHERE {where}" if where else ""
     return (f"{sql} ORDER BY {order}" if order else sql), list(write.constants.values())
 
 
@@ -89,18 +93,6 @@ def replace_in_transaction(
     except BaseException:
         con.execute("ROLLBACK")
         raise
-
-
-def _write_one(con: duckdb.DuckDBPyConnection, path: str, write: TableWrite) -> None:
-    cursor = con.cursor()  # its own connection to the same database: runs in parallel
-    try:
-        catalog = quote_ident(f"scratch_{write.target}")  # attachments are engine-wide
-        cursor.execute(f"ATTACH '{path.replace(chr(39), chr(39) * 2)}' AS {catalog} (TYPE sqlite)")
-        select, params = _select(write)
-        cursor.execute(f"CREATE TABLE {catalog}.{quote_ident(write.target)} AS {select}", params)
-        cursor.execute(f"DETACH {catalog}")
-    finally:
-        cursor.close()
 
 
 def _pg_swap_sql(writes: Sequence[TableWrite], suffix: str) -> tuple[list[str], str]:
@@ -170,6 +162,58 @@ def replace_by_swap(
     con.execute("CALL pg_clear_cache()")
 
 
+@dataclass(frozen=True)
+class _Piece:
+    """One key range of one result, written into one scratch file."""
+
+    write: TableWrite
+    where: str = ""  # SQL on the key; empty: the whole result
+    params: tuple[Any, ...] = ()
+
+
+def _key(write: TableWrite) -> str:
+    """The primary key as one string that sorts like the key (SQLite compares bytes too)."""
+    return " || chr(1) || ".join(f"CAST({quote_ident(c)} AS VARCHAR)" for c in write.order_by)
+
+
+def _pieces(con: duckdb.DuckDBPyConnection, write: TableWrite, parts: int) -> list[_Piece]:
+    """Split a large result into ``parts`` key ranges of about equal size."""
+    source = quote_ident(write.source)
+    row = con.execute(f"SELECT count(*) FROM {source}").fetchone()
+    if parts < 2 or not write.order_by or row is None or row[0] < SPLIT_MIN_ROWS:
+        return [_Piece(write)]
+    fractions = [i / parts for i in range(1, parts)]
+    found = con.execute(
+        f"SELECT quantile_disc({_key(write)}, ?) FROM {source}", [fractions]
+    ).fetchone()
+    bounds: list[str] = sorted(set(found[0])) if found and found[0] else []
+    pieces, low = [], None
+    for high in [*bounds, None]:
+        terms = ([f"{_key(write)} > ?"] if low is not None else []) + (
+            [f"{_key(write)} <= ?"] if high is not None else []
+        )
+        params = tuple(v for v in (low, high) if v is not None)
+        pieces.append(_Piece(write, " AND ".join(terms), params))
+        low = high
+    return pieces
+
+
+def _write_file(con: duckdb.DuckDBPyConnection, path: str, pieces: Sequence[_Piece]) -> None:
+    cursor = con.cursor()  # its own connection to the same database: runs in parallel
+    catalog = quote_ident(f"scratch_{os.path.basename(path).split('.')[0]}")
+    try:
+        cursor.execute(f"ATTACH '{path.replace(chr(39), chr(39) * 2)}' AS {catalog} (TYPE sqlite)")
+        for piece in pieces:
+            select, params = _select(piece.write, piece.where)
+            cursor.execute(
+                f"CREATE TABLE {catalog}.{quote_ident(piece.write.target)} AS {select}",
+                [*params, *piece.params],  # the select list's placeholders come first
+            )
+        cursor.execute(f"DETACH {catalog}")
+    finally:
+        cursor.close()
+
+
 def write_scratch(
     con: duckdb.DuckDBPyConnection,
     directory: str,
@@ -177,25 +221,38 @@ def write_scratch(
     progress: Progress,
     *,
     workers: int,
-) -> dict[str, str]:
-    """DuckDB writes each result, in key order, into its own scratch SQLite file.
+) -> list[str]:
+    """DuckDB writes the results, each in key order, into scratch SQLite files in parallel.
 
-    SQLite writing is single-threaded per file, so the tables are written in parallel.
-    Returns the scratch file of each target table.
+    SQLite writes one file on one thread, so large results are split into key ranges, one per
+    file, and the files are written at the same time. File *k* holds range *k* of each split
+    result; the small results are spread over the files. Returns the files in order.
     """
-    paths = {w.target: os.path.join(directory, f"scratch_{w.target}.sqlite") for w in writes}
-    progress("scratch " + ", ".join(paths))
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        # Largest first, so the long one starts at once.
-        for future in [pool.submit(_write_one, con, paths[w.target], w) for w in writes]:
+    files = max(1, min(workers, MAX_SCRATCH_FILES))
+    plan: list[list[_Piece]] = [[] for _ in range(files)]
+    for write in writes:
+        pieces = _pieces(con, write, files)
+        if len(pieces) == 1:  # the least loaded file takes it
+            min(plan, key=len).append(pieces[0])
+        else:
+            for k, piece in enumerate(pieces):
+                plan[k].append(piece)
+    paths = [os.path.join(directory, f"scratch{k}.sqlite") for k in range(files)]
+    progress(f"scratch: {sum(map(len, plan))} pieces in {files} files")
+    with ThreadPoolExecutor(max_workers=files) as pool:
+        for future in [
+            pool.submit(_write_file, con, path, pieces)
+            for path, pieces in zip(paths, plan, strict=True)
+            if pieces
+        ]:
             future.result()
-    return paths
+    return [path for path, pieces in zip(paths, plan, strict=True) if pieces]
 
 
 def copy_from_scratch(
-    store_path: str, scratch: Mapping[str, str], writes: Sequence[TableWrite], progress: Progress
+    store_path: str, files: Sequence[str], writes: Sequence[TableWrite], progress: Progress
 ) -> None:
-    """SQLite copies the scratch tables over the store's, in one transaction."""
+    """SQLite copies the scratch tables over the store's, in key order, in one transaction."""
     dialect = sqlite_dialect.dialect()
     with closing(
         sqlite3.connect(store_path, timeout=SQLITE_BUSY_SECONDS, isolation_level=None)
@@ -204,9 +261,11 @@ def copy_from_scratch(
         db.execute("PRAGMA temp_store=MEMORY")
         db.execute("PRAGMA synchronous=NORMAL")  # as every store connection (WAL: no loss)
         # Attached before the transaction: SQLite cannot detach inside one.
-        scratch_names = {target: f"scratch_{i}" for i, target in enumerate(scratch)}
-        for target, name in scratch_names.items():
-            db.execute(f"ATTACH ? AS {name}", (scratch[target],))
+        holding: dict[str, list[str]] = {w.target: [] for w in writes}
+        for k, path in enumerate(files):
+            db.execute(f"ATTACH ? AS scratch{k}", (path,))
+            for (name,) in db.execute(f"SELECT name FROM scratch{k}.sqlite_master"):
+                holding.setdefault(name, []).append(f"scratch{k}")
         db.execute("BEGIN IMMEDIATE")
         try:
             for write in writes:
@@ -216,10 +275,11 @@ def copy_from_scratch(
                 for index in table.indexes:
                     db.execute(f"DROP INDEX IF EXISTS {quote_ident(str(index.name))}")
                 db.execute(f"DELETE FROM {target}")
-                db.execute(
-                    f"INSERT INTO {target} ({_names(write)}) "
-                    f"SELECT {_names(write)} FROM {scratch_names[write.target]}.{target}"
-                )
+                for schema in holding[write.target]:  # files in order: key ranges in order
+                    db.execute(
+                        f"INSERT INTO {target} ({_names(write)}) "
+                        f"SELECT {_names(write)} FROM {schema}.{target}"
+                    )
                 for index in table.indexes:
                     db.execute(str(CreateIndex(index).compile(dialect=dialect)))
             progress("commit")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from socialcredit.store.ledger import EVENT_FIELDS, event_key
 from tests.ingest_support import (
     FIXTURES,
     ingest,
@@ -50,6 +51,21 @@ def test_ingesting_the_same_file_again_changes_nothing(run, db_url: str) -> None
     )
     assert _ledger(db_url) == ledger and len(ledger) == 5
     assert query(db_url, "select * from subjects order by subject_id") == registry
+
+
+def test_stored_events_carry_the_ledgers_own_key(run, db_url: str) -> None:  # type: ignore[no-untyped-def]
+    """Keys computed column-wise at ingestion are ``ledger.event_key`` of the stored event, so
+    events appended through ``append_events`` and through files recognise each other."""
+    init(db_url)
+    ingest(
+        run, db_url, FIXTURES / "court_good.csv", FIXTURES / "market_zh.csv", furnisher="court"
+    )  # market rows are refused; court rows carry amounts and grounds
+    ingest(run, db_url, FIXTURES / "market_zh.csv", furnisher="market")  # a legal rep, a note
+    names = ", ".join(EVENT_FIELDS)
+    stored = query(db_url, f"select event_key, {names} from events")
+    assert len(stored) == 8
+    for key, *values in stored:
+        assert key == event_key(dict(zip(EVENT_FIELDS, values, strict=True)))
 
 
 def test_conflicts_and_unknown_records(run, db_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -1,4 +1,8 @@
-"""Identifier checks for a whole column: ``ids.check`` once per distinct value, spread to rows."""
+"""Identifier checks for a whole column: ``ids.check`` once per distinct value, spread to rows.
+
+An ``IdentityBook`` keeps the outcome of every distinct value seen during a run as arrays, so a
+subject that recurs in later chunks costs a dictionary look-up, not another check.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,9 @@ from numpy.typing import NDArray
 from socialcredit import ids
 
 Mask = NDArray[np.bool_]
+FIELDS = ("valid", "legacy", "normalised", "scheme", "kind", "birth", "sex", "error")
+DTYPES: dict[str, Any] = {"valid": bool, "legacy": bool, "birth": "datetime64[D]"}
+MAX_REMEMBERED = 2_000_000  # distinct values kept per run before the book starts afresh
 
 
 @dataclass(frozen=True)
@@ -31,12 +38,10 @@ class Identities:
     error: NDArray[Any]  # why invalid, or None
 
 
-_NONE = (False, False, None, None, None, None, None, None)
+_NONE = (False, False, None, None, None, None, None, None)  # no value: entry 0 of a book
 
 
-def _facts(result: ids.IdCheck | None) -> tuple[Any, ...]:
-    if result is None:
-        return _NONE
+def _facts(result: ids.IdCheck) -> tuple[Any, ...]:
     kind = result.kind if result.valid else None
     return (
         result.valid,
@@ -50,27 +55,42 @@ def _facts(result: ids.IdCheck | None) -> tuple[Any, ...]:
     )
 
 
-def check_column(column: pa.Array, today: dt.date) -> Identities:
-    """Check trimmed identifier text; empty values are ``given=False`` and invalid."""
-    encoded = pc.dictionary_encode(column)
-    rows = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
-    values: list[str] = encoded.dictionary.to_pylist()
-    # One check per distinct value; the last entry stands for "no value" (never indexed).
-    facts = [_facts(ids.check(v, today=today) if v else None) for v in values] + [_NONE]
-    valid, legacy, normalised, scheme, kind, birth, sex, error = zip(*facts, strict=True)
-    given = np.array([bool(v) for v in values] + [False], dtype=bool)
+class IdentityBook:
+    """The checked identifiers of one run (one ``today``), as growing per-field arrays."""
 
-    def spread(per_value: tuple[Any, ...], dtype: Any = object) -> NDArray[Any]:
-        return np.array(per_value, dtype=dtype)[rows]
+    def __init__(self, today: dt.date) -> None:
+        self.today = today
+        self._start()
 
-    return Identities(
-        given=given[rows],
-        valid=spread(valid, bool),
-        legacy=spread(legacy, bool),
-        normalised=spread(normalised),
-        scheme=spread(scheme),
-        kind=spread(kind),
-        birth=spread(birth, "datetime64[D]"),
-        sex=spread(sex),
-        error=spread(error),
-    )
+    def _start(self) -> None:
+        self.number: dict[str, int] = {"": 0}
+        self.columns = {
+            f: np.array([v], dtype=DTYPES.get(f, object))
+            for f, v in zip(FIELDS, _NONE, strict=True)
+        }
+
+    def _learn(self, values: list[str]) -> None:
+        """Check the distinct ``values`` not seen before."""
+        known = self.number
+        new = [v for v in values if v not in known]
+        if not new:
+            return
+        if len(known) + len(new) > MAX_REMEMBERED:
+            self._start()
+            new = [v for v in values if v]
+        start = len(self.number)
+        self.number.update((v, start + i) for i, v in enumerate(new))
+        facts = list(zip(*(_facts(ids.check(v, today=self.today)) for v in new), strict=True))
+        for field, column in zip(FIELDS, facts, strict=True):
+            grown = np.array(column, dtype=DTYPES.get(field, object))
+            self.columns[field] = np.concatenate([self.columns[field], grown])
+
+    def check(self, column: pa.Array) -> Identities:
+        """Check trimmed identifier text; empty values are ``given=False`` and invalid."""
+        encoded = pc.dictionary_encode(column)
+        values: list[str] = encoded.dictionary.to_pylist()
+        self._learn(values)
+        numbers = np.fromiter((self.number[v] for v in values), dtype=np.int64, count=len(values))
+        rows = numbers[np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)]
+        picked = {field: self.columns[field][rows] for field in FIELDS}
+        return Identities(given=rows != 0, **picked)

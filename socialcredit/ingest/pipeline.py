@@ -29,6 +29,7 @@ from socialcredit.errors import ConfigError, InputFileError, StoreError, Validat
 from socialcredit.ingest import quarantine, subjects
 from socialcredit.ingest.chunk import Chunk, Unreadable
 from socialcredit.ingest.columns import CANONICAL, canonical_name
+from socialcredit.ingest.identity import IdentityBook
 from socialcredit.ingest.ledger_rules import Judged, judge
 from socialcredit.ingest.readers import Source, open_source
 from socialcredit.ingest.records import Candidates, candidates
@@ -49,8 +50,8 @@ class Prepared(NamedTuple):
     cand: Candidates
 
 
-def prepare(chunk: Chunk, rules: Rules, today: dt.date) -> Prepared:
-    checked = validate(chunk.table, rules, today)
+def prepare(chunk: Chunk, rules: Rules, today: dt.date, book: IdentityBook) -> Prepared:
+    checked = validate(chunk.table, rules, today, book)
     return Prepared(chunk, checked, candidates(checked, chunk.row_no, rules.furnisher))
 
 
@@ -234,10 +235,11 @@ def _run(
     try:
         with engine.begin() as conn, bulk_session(conn):
             run = _Run(conn, rules, batch_id, day, received_at)
+            book = IdentityBook(day)
             for name, chunks, counts in work:
                 # Reading and validating in a thread beside the writes was slower: SQLite's
                 # executemany hands the GIL back and forth on every row.
-                for item in (prepare(chunk, rules, day) for chunk in chunks):
+                for item in (prepare(chunk, rules, day, book) for chunk in chunks):
                     run.chunk(item, name, counts)
                     if progress:
                         progress.advance(item.chunk.position, item.chunk.read)

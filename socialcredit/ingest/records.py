@@ -52,20 +52,21 @@ def candidates(checked: Checked, row_no: NDArray[np.int64], furnisher: str) -> C
         "legal_rep_id": checked.legal_rep_id[positions],
         "note": checked.note[positions],
     }
-    fields["event_key"] = np.array(_keys(fields), dtype=object) if count else np.zeros(0, object)
+    fields["event_key"] = np.array(_keys(checked, positions, furnisher), dtype=object)
     return Candidates(positions, row_no[positions], fields)
 
 
-def _keys(fields: dict[str, NDArray[Any]]) -> list[str]:
-    texts = []
-    for name in EVENT_FIELDS:
-        values = fields[name]
-        if name in ("amount_fen", "extension_months"):
-            array = pa.array(values.tolist(), type=pa.int64()).cast(pa.string())
-        else:
-            array = pa.array(values.tolist(), type=pa.string())
-        texts.append(array)
+def _keys(checked: Checked, positions: NDArray[np.intp], furnisher: str) -> list[str]:
+    """``ledger.event_key`` of the rows at ``positions``, the texts joined in Arrow."""
+    if not len(positions):
+        return []
+    picked = pa.array(positions, type=pa.int64())
+    texts: dict[str, Any] = {n: a.take(picked) for n, a in checked.key_text.items()}
+    texts["furnisher"] = furnisher
+    texts["subject_id"] = pa.array(checked.subject_id[positions].tolist(), type=pa.string())
+    texts["legal_rep_id"] = pa.array(checked.legal_rep_id[positions].tolist(), type=pa.string())
     joined = pc.binary_join_element_wise(
-        *texts, SEPARATOR, null_handling="replace", null_replacement=""
-    )
+        *(texts[name] for name in EVENT_FIELDS), SEPARATOR, null_handling="replace",
+        null_replacement="",
+    )  # fmt: skip
     return keys_of_joined(joined.cast(pa.binary()).to_pylist())

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
-from socialcredit.ingest.identity import Identities, check_column
+from socialcredit.ingest.identity import Identities, IdentityBook
 from socialcredit.ingest.rules import ACTION_ALIASES, ACTIONS, GROUNDS, NO_EXTENSION, Rules
 from socialcredit.ingest.values import (
     full_years,
@@ -98,6 +98,7 @@ class Checked:
     legal_rep_id: NDArray[Any]  # normalised, or None
     note: NDArray[Any]  # str or None
     identity: Identities
+    key_text: dict[str, pa.Array]  # event fields as they enter the event key ("" for none)
 
     @property
     def ok(self) -> Mask:
@@ -118,8 +119,12 @@ def fixed(sentence: str) -> Explain:
     return lambda rows: [sentence] * len(rows)
 
 
-def validate(table: pa.Table, rules: Rules, today: dt.date) -> Checked:
-    """Judge every row of a chunk (binding column names, string values)."""
+def validate(
+    table: pa.Table, rules: Rules, today: dt.date, book: IdentityBook | None = None
+) -> Checked:
+    """Judge every row of a chunk (binding column names, string values); ``book`` carries the
+    identifiers already checked in this run."""
+    book = book or IdentityBook(today)
     texts = Texts(table)
     col, folded = texts.arrow, texts.folded
     reasons = Reasons(table.num_rows)
@@ -131,8 +136,8 @@ def validate(table: pa.Table, rules: Rules, today: dt.date) -> Checked:
         too_long = fixed(f"{name} is longer than {MAX_KEY_CHARS} characters")
         reasons.flag(longer_than(col[name], MAX_KEY_CHARS), "field_invalid", name, too_long)
 
-    action = _action(folded["action"], texts, reasons)
-    cat, category = _category(folded["category"], rules, texts, reasons)
+    action, action_text = _action(folded["action"], texts, reasons)
+    cat, category, category_text = _category(folded["category"], rules, texts, reasons)
     safe_cat = np.where(cat >= 0, cat, 0)
     days, decided_on = _decided_on(folded["decided_on"], today, texts, reasons)
 
@@ -155,9 +160,9 @@ def validate(table: pa.Table, rules: Rules, today: dt.date) -> Checked:
                       for i in rows],
     )  # fmt: skip
 
-    ground = _ground(folded["ground"], category, rules, texts, reasons)
-    legal_rep = _legal_rep(col["legal_rep_id"], safe_cat, category, rules, today, texts, reasons)
-    who = _subject(col, cat, safe_cat, category, days, decided_on, rules, today, reasons)
+    ground, ground_text = _ground(folded["ground"], category_text, rules, texts, reasons)
+    legal_rep = _legal_rep(col["legal_rep_id"], safe_cat, category, rules, book, texts, reasons)
+    who = _subject(col, cat, safe_cat, category, days, decided_on, rules, book, reasons)
 
     return Checked(
         reasons=reasons,
@@ -174,10 +179,26 @@ def validate(table: pa.Table, rules: Rules, today: dt.date) -> Checked:
         legal_rep_id=legal_rep,
         note=optional(texts["note"], present(col["note"])),
         identity=who,
+        key_text={
+            "record_id": col["record_id"],
+            "action": action_text,
+            "subject_name": col["subject_name"],
+            "category": category_text,
+            "decided_on": folded["decided_on"],
+            "document_no": col["document_no"],
+            "amount_fen": _number_text(fen, present(folded["amount"])),
+            "ground": ground_text,
+            "extension_months": _number_text(months, has_months),
+            "note": col["note"],
+        },
     )
 
 
-def _action(folded: pa.Array, texts: Texts, reasons: Reasons) -> NDArray[Any]:
+def _number_text(values: NDArray[np.int64], given: Mask) -> pa.Array:
+    return pa.array(values, mask=~given, type=pa.int64()).cast(pa.string())
+
+
+def _action(folded: pa.Array, texts: Texts, reasons: Reasons) -> tuple[NDArray[Any], pa.Array]:
     """2. empty means file; the Chinese words of ACTION_ALIASES are accepted."""
     lowered = pc.utf8_lower(folded)
     if pc.any(member(lowered, list(ACTION_ALIASES))).as_py():
@@ -191,14 +212,13 @@ def _action(folded: pa.Array, texts: Texts, reasons: Reasons) -> NDArray[Any]:
         lambda rows: [f"action {texts['action'][i]!r} is not one of {', '.join(ACTIONS)}"
                       for i in rows],
     )  # fmt: skip
-    action = to_numpy_str(lowered)
-    action[action == ""] = "file"
-    return action
+    lowered = pc.if_else(pc.equal(lowered, ""), "file", lowered)
+    return to_numpy_str(lowered), lowered
 
 
 def _category(
     folded: pa.Array, rules: Rules, texts: Texts, reasons: Reasons
-) -> tuple[NDArray[np.int64], NDArray[Any]]:
+) -> tuple[NDArray[np.int64], NDArray[Any], pa.Array]:
     """3. in the catalogue, and this furnisher's to furnish; (catalogue index or -1, code)."""
     lowered = pc.utf8_lower(folded)
     index = pc.fill_null(pc.index_in(lowered, rules.codes), -1)
@@ -217,7 +237,7 @@ def _category(
         lambda rows: [f"furnisher {rules.furnisher} is not authorised to furnish {category[i]} "
                       f"(authorised: {authorised})" for i in rows],
     )  # fmt: skip
-    return cat, category
+    return cat, category, lowered
 
 
 def _decided_on(
@@ -238,21 +258,20 @@ def _decided_on(
 
 
 def _ground(
-    folded: pa.Array, category: NDArray[Any], rules: Rules, texts: Texts, reasons: Reasons
-) -> NDArray[Any]:
+    folded: pa.Array, category: pa.Array, rules: Rules, texts: Texts, reasons: Reasons
+) -> tuple[NDArray[Any], pa.Array]:
     """7. from the category's allowed set (only the SPC defaulter list has grounds)."""
     lowered = pc.utf8_lower(folded)
     given = present(lowered)
     if not given.any():
-        return np.full(len(given), None, dtype=object)
-    cats = pa.array(category.tolist(), type=pa.string())
-    pairs = pc.binary_join_element_wise(cats, lowered, "\x1f")
-    ground = to_numpy_str(lowered)
+        return np.full(len(given), None, dtype=object), lowered
+    pairs = pc.binary_join_element_wise(category, lowered, "\x1f")
+    codes = to_numpy_str(category)
     reasons.flag(
         given & ~member(pairs, sorted(rules.ground_pairs)), "ground_invalid", "ground",
-        lambda rows: [_ground_message(texts["ground"][i], category[i]) for i in rows],
+        lambda rows: [_ground_message(texts["ground"][i], codes[i]) for i in rows],
     )  # fmt: skip
-    return optional(ground, given)
+    return optional(to_numpy_str(lowered), given), lowered
 
 
 def _legal_rep(
@@ -260,12 +279,12 @@ def _legal_rep(
     safe_cat: NDArray[np.int64],
     category: NDArray[Any],
     rules: Rules,
-    today: dt.date,
+    book: IdentityBook,
     texts: Texts,
     reasons: Reasons,
 ) -> NDArray[Any]:
     """8. a valid resident ID, on categories that name a legal representative."""
-    rep = check_column(column, today)
+    rep = book.check(column)
     if not rep.given.any():
         return rep.normalised
     reasons.flag(
@@ -288,7 +307,7 @@ def _subject(
     days: NDArray[np.datetime64],
     decided_on: NDArray[Any],
     rules: Rules,
-    today: dt.date,
+    book: IdentityBook,
     reasons: Reasons,
 ) -> Identities:
     """9. a name, and a valid identifier of an allowed kind and age."""
@@ -298,7 +317,7 @@ def _subject(
         "subject_name",
         fixed("subject_name is empty"),
     )
-    who = check_column(col["subject_id"], today)
+    who = book.check(col["subject_id"])
     held = "; the row is held for review"
     reasons.flag(~who.given, "id_missing", "subject_id", fixed("subject_id is empty" + held))
     reasons.flag(

@@ -69,28 +69,31 @@ class IdentityBook:
             for f, v in zip(FIELDS, _NONE, strict=True)
         }
 
-    def _learn(self, values: list[str]) -> None:
-        """Check the distinct ``values`` not seen before."""
+    def _numbers(self, values: list[str]) -> NDArray[np.int64]:
+        """The book's entry of each distinct value, checking the ones not seen before."""
         known = self.number
-        new = [v for v in values if v not in known]
-        if not new:
-            return
-        if len(known) + len(new) > MAX_REMEMBERED:
-            self._start()
-            new = [v for v in values if v]
-        start = len(self.number)
-        self.number.update((v, start + i) for i, v in enumerate(new))
-        facts = list(zip(*(_facts(ids.check(v, today=self.today)) for v in new), strict=True))
-        for field, column in zip(FIELDS, facts, strict=True):
-            grown = np.array(column, dtype=DTYPES.get(field, object))
-            self.columns[field] = np.concatenate([self.columns[field], grown])
+        numbers = [known.get(v, -1) for v in values]
+        new = [v for v, n in zip(values, numbers, strict=True) if n < 0]
+        if new:
+            if len(known) + len(new) > MAX_REMEMBERED:
+                self._start()
+                known = self.number
+                new = [v for v in values if v]
+            start = len(known)
+            known.update((v, start + i) for i, v in enumerate(new))
+            facts = zip(*(_facts(ids.check(v, today=self.today)) for v in new), strict=True)
+            for field, column in zip(FIELDS, facts, strict=True):
+                grown = np.array(column, dtype=DTYPES.get(field, object))
+                self.columns[field] = np.concatenate([self.columns[field], grown])
+            numbers = [known[v] for v in values]
+        return np.array(numbers, dtype=np.int64)
 
     def check(self, column: pa.Array) -> Identities:
         """Check trimmed identifier text; empty values are ``given=False`` and invalid."""
         encoded = pc.dictionary_encode(column)
         values: list[str] = encoded.dictionary.to_pylist()
-        self._learn(values)
-        numbers = np.fromiter((self.number[v] for v in values), dtype=np.int64, count=len(values))
-        rows = numbers[np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)]
+        rows = self._numbers(values)[
+            np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+        ]
         picked = {field: self.columns[field][rows] for field in FIELDS}
         return Identities(given=rows != 0, **picked)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from socialcredit.cli import derive, ids, ingest, policy, serve, store, synth, demo
+from socialcredit.cli import demo, derive, ids, ingest, policy, serve, store, synth
 
 app = typer.Typer(
     name="socialcredit",

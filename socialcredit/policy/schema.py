@@ -23,10 +23,18 @@ RemovalCondition = Literal["fulfilled", "revoked", "expired"]
 CODE = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$"
 
 # The domains no category may ever touch (the loader refuses them by name and by keyword).
-PROTECTED_DOMAINS = frozenset({
-    "political_opinion", "religion", "ethnicity", "health", "sexual_life",
-    "union_membership", "social_connections", "online_speech",
-})
+PROTECTED_DOMAINS = frozenset(
+    {
+        "political_opinion",
+        "religion",
+        "ethnicity",
+        "health",
+        "sexual_life",
+        "union_membership",
+        "social_connections",
+        "online_speech",
+    }
+)
 
 
 class Strict(BaseModel):
@@ -52,7 +60,7 @@ class Category(Strict):
     code: str = Field(pattern=CODE)
     name: str
     name_zh: str = ""
-    catalogue_class: int = Field(ge=1, le=13, description="class of the 2021/2024 national catalogue")
+    catalogue_class: int = Field(ge=1, le=13, description="class in the national catalogue")
     domain: str = Field(pattern=r"^[a-z_]+$", description="subject-matter domain")
     legal_basis: str = Field(min_length=3)
     polarity: Polarity
@@ -60,7 +68,7 @@ class Category(Strict):
     furnishers: tuple[str, ...] = Field(min_length=1)
     subject_kinds: tuple[SubjectKind, ...] = Field(min_length=1)
     publication_min_days: int = Field(ge=0, description="restoration may be applied for after this")
-    publication_max_days: int = Field(ge=0, description="publication stops automatically after this")
+    publication_max_days: int = Field(ge=0, description="publication stops after this")
     retention_days: int = Field(ge=0, description="kept (unpublished) until this, then deleted")
     publish: bool = True
     min_subject_age: int | None = Field(default=None, ge=0, description="e.g. 18: no minors")

@@ -43,7 +43,8 @@ ID = String(32)  # identifiers and codes
 Key = BigInteger().with_variant(Integer, "sqlite")  # sqlite autoincrement needs INTEGER
 
 policy_versions = Table(
-    "policy_versions", metadata,
+    "policy_versions",
+    metadata,
     Column("version", String(64), primary_key=True),
     Column("effective_from", Date, nullable=False),
     Column("name", Text, nullable=False),
@@ -53,7 +54,8 @@ policy_versions = Table(
 )
 
 ingest_batches = Table(
-    "ingest_batches", metadata,
+    "ingest_batches",
+    metadata,
     Column("batch_id", Key, primary_key=True, autoincrement=True),
     Column("furnisher", ID, nullable=False),
     Column("source", Text, nullable=False),  # file path or "api"
@@ -68,7 +70,8 @@ ingest_batches = Table(
 )
 
 subjects = Table(
-    "subjects", metadata,
+    "subjects",
+    metadata,
     Column("subject_id", ID, primary_key=True),
     Column("scheme", String(16), nullable=False),
     Column("kind", String(8), nullable=False),  # person / org
@@ -82,7 +85,8 @@ subjects = Table(
 )
 
 events = Table(
-    "events", metadata,
+    "events",
+    metadata,
     Column("seq", Key, primary_key=True, autoincrement=True),
     Column("event_key", String(64), nullable=False, unique=True),  # sha256 of the event content
     Column("batch_id", Key, ForeignKey("ingest_batches.batch_id"), nullable=False),
@@ -105,7 +109,8 @@ events = Table(
 )
 
 quarantine = Table(
-    "quarantine", metadata,
+    "quarantine",
+    metadata,
     Column("quarantine_id", Key, primary_key=True, autoincrement=True),
     Column("batch_id", Key, ForeignKey("ingest_batches.batch_id"), nullable=False),
     Column("source", Text, nullable=False),
@@ -120,7 +125,8 @@ quarantine = Table(
 )
 
 review_queue = Table(
-    "review_queue", metadata,
+    "review_queue",
+    metadata,
     Column("review_id", Key, primary_key=True, autoincrement=True),
     Column("quarantine_id", Key, ForeignKey("quarantine.quarantine_id"), nullable=False),
     Column("subject_name", Text),
@@ -134,7 +140,8 @@ review_queue = Table(
 )
 
 derive_runs = Table(
-    "derive_runs", metadata,
+    "derive_runs",
+    metadata,
     Column("run_id", Key, primary_key=True, autoincrement=True),
     Column("mode", String(16), nullable=False),  # full / incremental
     Column("as_of", Date, nullable=False),
@@ -147,7 +154,8 @@ derive_runs = Table(
 )
 
 record_states = Table(
-    "record_states", metadata,
+    "record_states",
+    metadata,
     Column("furnisher", ID, primary_key=True),
     Column("record_id", String(128), primary_key=True),
     Column("subject_id", ID, nullable=False),
@@ -165,7 +173,8 @@ record_states = Table(
 )
 
 ratings = Table(
-    "ratings", metadata,
+    "ratings",
+    metadata,
     Column("subject_id", ID, primary_key=True),
     Column("rating", String(64), primary_key=True),
     Column("score", Integer, nullable=False),
@@ -177,7 +186,8 @@ ratings = Table(
 )
 
 list_entries = Table(
-    "list_entries", metadata,
+    "list_entries",
+    metadata,
     Column("list_code", String(64), primary_key=True),
     Column("subject_id", ID, primary_key=True),
     Column("furnisher", ID, primary_key=True),
@@ -193,7 +203,8 @@ list_entries = Table(
 )
 
 decisions = Table(
-    "decisions", metadata,
+    "decisions",
+    metadata,
     Column("subject_id", ID, primary_key=True),
     Column("measure", String(64), primary_key=True),
     Column("list_code", String(64), primary_key=True),
@@ -212,7 +223,8 @@ decisions = Table(
 # --- service surface (API): keys, inquiries, consents, audit -----------------------------------
 
 api_keys = Table(
-    "api_keys", metadata,
+    "api_keys",
+    metadata,
     Column("key_id", Key, primary_key=True, autoincrement=True),
     Column("name", Text, nullable=False),
     Column("role", String(16), nullable=False),  # furnisher/inquirer/integrator/subject/operator
@@ -226,7 +238,8 @@ api_keys = Table(
 )
 
 inquiries = Table(
-    "inquiries", metadata,
+    "inquiries",
+    metadata,
     Column("inquiry_id", Key, primary_key=True, autoincrement=True),
     Column("subject_id", ID, nullable=False),
     Column("key_id", Key, ForeignKey("api_keys.key_id"), nullable=False),
@@ -238,7 +251,8 @@ inquiries = Table(
 )
 
 consents = Table(
-    "consents", metadata,
+    "consents",
+    metadata,
     Column("consent_id", Key, primary_key=True, autoincrement=True),
     Column("subject_id", ID, nullable=False),
     Column("inquirer", Text, nullable=False),  # name of the inquirer key the consent is for
@@ -249,7 +263,8 @@ consents = Table(
 )
 
 audit_log = Table(
-    "audit_log", metadata,
+    "audit_log",
+    metadata,
     Column("audit_id", Key, primary_key=True, autoincrement=True),
     Column("at", DateTime(timezone=True), nullable=False),
     Column("key_id", Key),  # None for the public surface

@@ -107,11 +107,13 @@ def _broken_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     # Past the 64 KiB the encoding is judged on, a row in GB18030 inside a UTF-8 file.
     mid_file = (",".join(header) + "\n" + good * 700).encode()
     mid_file += (",".join(rows[2]) + "\n").encode("gb18030") + good.encode() * 500
+    spliced = (",".join(header) + "\n" + good * 5).encode() + good.encode("gb18030")
     truncated = write_parquet(tmp_path / "t.parquet", header, [typed(header, r) for r in rows])
     files = {
         "binary .csv": ("x.csv", b"PK\x03\x04\x00\x00binary", "NULbytes"),
         "missing column": ("y.csv", b"record_id,subject_id,name\nA,B,C\n", "subject_name"),
         "encoding mid-file": ("z.csv", mid_file, "unreadable"),
+        "encodings spliced": ("s.csv", spliced, "mixedencodings"),
         "truncated parquet": ("t.parquet", truncated.read_bytes()[:300], "Parquet"),
         "not a workbook": ("w.xlsx", b"just text, not a zip", "XLSX"),
         "no furnisher keys": ("k.jsonl", b'{"foo": 1}\n{"bar": 2}\n', "missing"),

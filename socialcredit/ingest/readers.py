@@ -38,6 +38,8 @@ FORMATS: dict[str, Format] = {
 }
 SNIFF_BYTES = 1 << 16
 DELIMITERS = (",", "\t", ";", "|")
+# A few GB18030 characters can also be valid UTF-8 by chance; this many cannot.
+MIXED_AFTER_CHARS = 16
 
 
 @dataclass
@@ -216,8 +218,9 @@ def sniff_encoding(file: str, prefix: bytes) -> str:
         codecs.getincrementaldecoder("utf-8")().decode(prefix, final=False)
         return "utf-8"
     except UnicodeDecodeError as exc:
-        if not prefix[: exc.start].isascii():
-            # Real UTF-8 text up to here, then bytes of another encoding: a spliced file.
+        before = prefix[: exc.start].decode("utf-8")
+        if sum(not c.isascii() for c in before) >= MIXED_AFTER_CHARS:
+            # Plenty of real UTF-8 text, then bytes of another encoding: a spliced file.
             raise InputFileError(
                 file, f"mixed encodings: UTF-8 text up to byte {exc.start}, then other bytes"
             ) from exc

@@ -170,7 +170,10 @@ def _full(
             ],
             progress,
         )
-        return _counts(duck, derived)
+        progress("counting")
+        counts = _counts(duck, derived)
+        progress("closing the engine")
+    return counts
 
 
 def _rows(duck: DeriveEngine, derived: Derived) -> dict[str, list[dict[str, Any]]]:

@@ -32,8 +32,9 @@ from sqlalchemy.schema import CreateIndex
 from socialcredit.store.tables import metadata
 
 Progress = Callable[[str], None]
-SQLITE_CACHE_KIB = 262_144  # page cache for the copy and the index rebuilds
+SQLITE_CACHE_KIB = 1_048_576  # page cache (and sorter memory) for the copy and index builds
 SQLITE_BUSY_SECONDS = 60.0
+SQLITE_SORT_THREADS = 4
 SPLIT_MIN_ROWS = 500_000  # results this large are written as several key ranges in parallel
 MAX_SCRATCH_FILES = 8  # SQLite attaches at most 10 databases
 
@@ -259,6 +260,7 @@ def copy_from_scratch(
     ) as db:
         db.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         db.execute("PRAGMA temp_store=MEMORY")
+        db.execute(f"PRAGMA threads={SQLITE_SORT_THREADS}")  # helper threads for index sorts
         db.execute("PRAGMA synchronous=NORMAL")  # as every store connection (WAL: no loss)
         # Attached before the transaction: SQLite cannot detach inside one.
         holding: dict[str, list[str]] = {w.target: [] for w in writes}
@@ -269,17 +271,20 @@ def copy_from_scratch(
         db.execute("BEGIN IMMEDIATE")
         try:
             for write in writes:
-                progress(f"copy {write.target}")
+                progress(f"delete {write.target}")
                 table = metadata.tables[write.target]
                 target = quote_ident(write.target)
                 for index in table.indexes:
                     db.execute(f"DROP INDEX IF EXISTS {quote_ident(str(index.name))}")
                 db.execute(f"DELETE FROM {target}")
+                progress(f"insert {write.target}")
                 for schema in holding[write.target]:  # files in order: key ranges in order
                     db.execute(
                         f"INSERT INTO {target} ({_names(write)}) "
                         f"SELECT {_names(write)} FROM {schema}.{target}"
                     )
+                if table.indexes:
+                    progress(f"index {write.target}")
                 for index in table.indexes:
                     db.execute(str(CreateIndex(index).compile(dialect=dialect)))
             progress("commit")
@@ -287,3 +292,7 @@ def copy_from_scratch(
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        # Move the committed pages into the database file now and truncate the WAL, rather
+        # than leave gigabytes of log for the next connection to scan and checkpoint.
+        progress("checkpoint")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

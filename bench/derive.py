@@ -44,6 +44,30 @@ from socialcredit.synth.rates import RATES
 
 AS_OF = dt.date(2026, 6, 1)
 SLOTS = 10_000
+# Valid identifiers, computed set-wise: subject i is a person (a GB 11643 resident ID of
+# Beijing Dongcheng, born 1950-01-01 + i % 18000 days) when i % 10 < 7, else an organisation
+# (a GB 32100 code). ``report`` and ``check`` then work on the benchmark store.
+ID_MACROS = (
+    """CREATE MACRO ric(i) AS (
+        WITH b AS (
+          SELECT '110101'
+                 || strftime(DATE '1950-01-01' + CAST(i % 18000 AS INT), '%Y%m%d')
+                 || lpad(CAST(i // 18000 % 1000 AS VARCHAR), 3, '0') AS body)
+        SELECT body || substr('10X98765432', 1 + CAST(list_sum(list_transform(range(17),
+               k -> (ascii(substr(body, k + 1, 1)) - 48)
+                    * [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2][k + 1]))
+               % 11 AS INT), 1)
+        FROM b)""",
+    """CREATE MACRO uscc(i) AS (
+        WITH b AS (SELECT '91110108' || lpad(CAST(i AS VARCHAR), 9, '0') AS body)
+        SELECT body || substr('0123456789ABCDEFGHJKLMNPQRTUWXY',
+               1 + (31 - CAST(list_sum(list_transform(range(17),
+                   k -> (ascii(substr(body, k + 1, 1)) - 48)
+                        * [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28][k + 1]))
+                   % 31 AS INT)) % 31, 1)
+        FROM b)""",
+    "CREATE MACRO subject_id(i) AS CASE WHEN i % 10 < 7 THEN ric(i) ELSE uscc(i) END",
+)
 GROUNDS = ["ability_refusal", "obstruction", "evasion", "false_report", "consumption_violation"]
 
 
@@ -116,6 +140,8 @@ def _generate(con: duckdb.DuckDBPyConnection, policy: Policy, params: dict[str, 
         "n_person": sum(1 for c in cats if c[0] == "person"),
         "n_org": sum(1 for c in cats if c[0] == "org") - 1,
     }
+    for macro in ID_MACROS:
+        con.execute(macro)
     con.execute("CREATE TABLE cats (kind VARCHAR, idx INT, category VARCHAR, furnisher VARCHAR)")
     con.executemany("INSERT INTO cats VALUES (?, ?, ?, ?)", cats)
     # Subject i: a person when i % 10 < 7, else an organisation.
@@ -123,8 +149,7 @@ def _generate(con: duckdb.DuckDBPyConnection, policy: Policy, params: dict[str, 
         con,
         """
         CREATE TABLE subj AS
-        SELECT CASE WHEN i % 10 < 7 THEN 'P' ELSE 'O' END || lpad(i::VARCHAR, 17, '0')
-                   AS subject_id,
+        SELECT i, subject_id(i) AS subject_id,
                CASE WHEN i % 10 < 7 THEN 'cn_ric' ELSE 'cn_uscc' END AS scheme,
                CASE WHEN i % 10 < 7 THEN 'person' ELSE 'org' END AS kind,
                'subject ' || i AS name,
@@ -167,8 +192,7 @@ def _generate(con: duckdb.DuckDBPyConnection, policy: Policy, params: dict[str, 
         )
         SELECT g.j + 1 AS seq, 'bench-' || lpad(g.j::VARCHAR, 12, '0') AS event_key,
                1 AS batch_id, c.furnisher, 'R' || g.r AS record_id, g.action,
-               CASE WHEN g.s % 10 < 7 THEN 'P' ELSE 'O' END || lpad(g.s::VARCHAR, 17, '0')
-                   AS subject_id,
+               who.subject_id,
                'subject ' || g.s AS subject_name, c.category,
                LEAST(g.decided_on, $as_of::DATE) AS decided_on, 'DOC-' || g.r AS document_no,
                CAST(hash(g.j) % 10000000 AS BIGINT) AS amount_fen,
@@ -177,10 +201,12 @@ def _generate(con: duckdb.DuckDBPyConnection, policy: Policy, params: dict[str, 
                CASE WHEN c.category = 'court.dishonest_defaulter'
                     THEN CAST(g.r % 4 * 6 AS INT) END AS extension_months,
                CASE WHEN c.category = 'registration.basic'
-                    THEN 'P' || lpad((g.s // 10 * 10 + g.s % 7)::VARCHAR, 17, '0') END
+                    THEN rep.subject_id END
                    AS legal_rep_id,
                NULL::VARCHAR AS note, now() AS recorded_at
         FROM gen g JOIN recs ON recs.r = g.r
+        JOIN subj who ON who.i = g.s
+        JOIN subj rep ON rep.i = g.s // 10 * 10 + g.s % 7
         JOIN cats c ON c.kind = CASE WHEN recs.is_person THEN 'person' ELSE 'org' END
                    AND c.idx = recs.idx
     """,

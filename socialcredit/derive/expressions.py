@@ -261,12 +261,15 @@ def _registrations(records: Table, pairs: Table) -> Table:
     regs = regs.join(models, regs.category == models.new_category)
     return regs.group_by(r_subject_id=regs.subject_id, r_rating=regs.rating).agg(
         registered_on=regs.decided_on.min(),
-        registration=_record_key(regs).argmin(regs.decided_on),
+        registration=_record_key(regs).argmin(
+            regs.decided_on.delta(EPOCH, unit="day").cast("int64") * SEQ_SPAN + regs.file_seq
+        ),
     )
 
 
 def _reasons(totals: Table, banded: Table) -> Table:
-    """Reasons as JSON text: the band reason (if any) first, then the largest category totals."""
+    """Reasons as a list of JSON objects: the band reason (if any) first, then the largest
+    category totals."""
     ranked = totals.filter(totals.capped != 0).mutate(
         rank=ibis.row_number().over(
             group_by=[totals.subject_id, totals.rating],

@@ -1,19 +1,25 @@
 """Benchmark of the restriction check over HTTP, against a no-op baseline measured in the same run.
 
 Builds a derived store (a synthetic population with a share of listed persons, their decisions
-written set-wise as a derivation would), starts ``socialcredit serve`` on 127.0.0.1, and drives
-it from 64 keep-alive connections for a bounded time per phase:
+written set-wise as a derivation would), starts ``socialcredit serve`` on 127.0.0.1 (uvicorn,
+httptools, uvloop), and drives it from 64 keep-alive connections for a bounded time per phase:
 
-1. ``GET /healthz`` (the no-op baseline: routing, middleware, JSON);
-2. ``GET /v1/checks/flight/{id}`` for random subjects (a tenth of them listed): rate, p50, p99;
-3. ``POST /v1/checks`` with 1,000 subjects per request: subjects per second.
+1. ``GET /v1/whoami``, the no-op baseline: the same middleware, fast path, key check, rate
+   limit and audit record as a check, and no decision index look-up;
+2. ``GET /healthz``, for reference: FastAPI's own routing, no key, not audited;
+3. ``GET /v1/checks/flight/{id}`` for random registered subjects (a tenth of them listed):
+   rate, p50, p99;
+4. ``POST /v1/checks`` with 1,000 registered subjects per request: subjects per second;
+5. the same with 1,000 valid but unregistered IDs (every one validated): subjects per second.
 
-The load generator is a small asyncio HTTP/1.1 client (one request in flight per connection),
-so that the client's own cost stays well below the server's. Loopback only. The last line is a
-JSON object: noop_rps, check_rps, check_p50_ms, check_p99_ms, batch_subjects_per_s, ratio
-(check_rps / noop_rps) and index_bytes_per_listed_subject (read from the server's /metrics).
+The whole set runs once per ``--workers`` value (default 1 and 2) on the same store. The load
+generator is a small HTTP/1.1 client on uvloop (one request in flight per connection), so that
+its own cost stays well below the server's; it shares the machine's cores with the server.
+Loopback only. The last line is a JSON object: noop_rps, check_rps, check_p50_ms, check_p99_ms,
+batch_subjects_per_s, ratio (check_rps / noop_rps) and index_bytes_per_listed_subject (read
+from the server's /metrics) for the first workers value, and every run under "runs".
 
-    .venv/bin/python bench/check_api.py [--persons 200000] [--seconds 8] [--workers 1]
+    .venv/bin/python bench/check_api.py [--persons 200000] [--seconds 8] [--workers 1 2]
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import uvloop
 from sqlalchemy import insert
 
 from socialcredit.policy.load import load_default
@@ -73,7 +80,9 @@ def build_store(url: str, persons: int, listed_share: float, seed: int) -> dict[
     loaded = load_default()
     save_policy(engine, loaded)
     version = loaded.policy.version
-    population = resident_ids(persons, rng)
+    everyone = resident_ids(persons + 20_000, rng)
+    strangers = set(rng.choice(everyone, 20_000, replace=False).tolist())
+    population = np.array([s for s in everyone.tolist() if s not in strangers])
     listed = population[rng.random(len(population)) < listed_share]
     now = dt.datetime.now(dt.UTC)
     today = dt.date.today()
@@ -92,7 +101,7 @@ def build_store(url: str, persons: int, listed_share: float, seed: int) -> dict[
                     for s in population[start : start + 50_000].tolist()
                 ],
             )
-        run_id = conn.execute(
+        inserted = conn.execute(
             insert(derive_runs).values(
                 mode="full",
                 as_of=today,
@@ -101,9 +110,11 @@ def build_store(url: str, persons: int, listed_share: float, seed: int) -> dict[
                 subjects=len(population),
                 started_at=now,
             )
-        ).inserted_primary_key[0]
+        ).inserted_primary_key
+        assert inserted is not None
+        run_id = inserted[0]
         starts = today - dt.timedelta(days=1)
-        rows = []
+        rows: list[dict[str, Any]] = []
         for i, subject_id in enumerate(listed.tolist()):
             start_on = starts - dt.timedelta(days=i % 700)
             for measures, memo in (
@@ -138,6 +149,7 @@ def build_store(url: str, persons: int, listed_share: float, seed: int) -> dict[
     engine.dispose()
     return {
         "population": population.tolist(),
+        "strangers": sorted(strangers),
         "listed": listed.tolist(),
         "key": key,
         "decision_rows": len(rows),
@@ -154,6 +166,7 @@ def free_port() -> int:
 
 
 def start_server(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+    """``socialcredit serve`` (which runs uvicorn with httptools and uvloop)."""
     cli = Path(sys.executable).with_name("socialcredit")
     command = [str(cli), "serve", "--db", url, "--host", "127.0.0.1", "--port", str(port),
                "--workers", str(workers)]  # fmt: skip
@@ -233,6 +246,31 @@ async def drive(port: int, requests: list[bytes], seconds: float) -> dict[str, A
     }
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds used so far by a process and its descendants (Linux /proc):
+    the server's cost, which other jobs on the machine slow down far less than its rate."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parent: dict[int, int] = {}
+    used: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:  # ended meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        parent[int(entry)] = int(fields[1])
+        used[int(entry)] = (int(fields[11]) + int(fields[12])) / ticks
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        children = [p for p, pp in parent.items() if pp in frontier and p not in tree]
+        tree.update(children)
+        frontier = children
+    return sum(used.get(p, 0.0) for p in tree)
+
+
 def metric(text: str, name: str) -> float:
     line = next(x for x in text.splitlines() if x.startswith(name + " "))
     return float(line.split()[1])
@@ -249,6 +287,51 @@ def verify(port: int, key: str, store: dict[str, Any]) -> None:
     body = httpx.post(base, headers=headers, json={"measure": "flight", "subjects": sample}).json()
     listed_set = set(store["listed"])
     assert [r["restricted"] for r in body["results"]] == [s in listed_set for s in sample]
+    assert all(r["known"] for r in body["results"])
+    strangers = store["strangers"][:1000]
+    body = httpx.post(base, headers=headers, json={"measure": "flight", "subjects": strangers})
+    assert [(r["subject_id"], r["known"]) for r in body.json()["results"]] == [
+        (s, False) for s in strangers
+    ], body.text[:500]
+    whoami = httpx.get(f"http://127.0.0.1:{port}/v1/whoami", headers=headers).json()
+    assert whoami["role"] == "integrator", whoami
+
+
+def run(
+    server: subprocess.Popen[bytes], port: int, args: argparse.Namespace, store: dict[str, Any]
+) -> dict[str, Any]:
+    """The five phases against one server; prints a line per phase."""
+    auth = f"Authorization: Bearer {store['key']}\r\n"
+    rng = random.Random(args.seed)
+    mix = [rng.choice(store["listed"]) if rng.random() < 0.1
+           else rng.choice(store["population"]) for _ in range(20_000)]  # fmt: skip
+    singles = [get(f"/v1/checks/flight/{s}", auth) for s in mix]
+
+    def batches(pool: list[str]) -> list[bytes]:
+        return [post("/v1/checks", auth, json.dumps(
+            {"measure": "flight", "subjects": rng.sample(pool, 1000)}).encode())
+            for _ in range(50)]  # fmt: skip
+
+    phases = {
+        "noop": ([get("/v1/whoami", auth)], "no-op  GET /v1/whoami (key, limit, audit)"),
+        "bare": ([get("/healthz", "")], "bare   GET /healthz (FastAPI, no key)   "),
+        "check": (singles, "check  GET /v1/checks/flight/ID         "),
+        "batch": (batches(store["population"]), "batch  POST /v1/checks x1000 registered "),
+        "unknown": (batches(store["strangers"]), "batch  POST /v1/checks x1000 unregistered"),
+    }
+    out: dict[str, Any] = {}
+    for name, (requests, label) in phases.items():
+        cpu = tree_cpu_seconds(server.pid)
+        result = uvloop.run(drive(port, requests, args.seconds))
+        result["server_cpu_us"] = (tree_cpu_seconds(server.pid) - cpu) / result["requests"] * 1e6
+        out[name] = result
+        rate = f"{result['rps'] * 1000:10.0f} subjects/s" if name in ("batch", "unknown") else (
+            f"{result['rps']:10.0f} req/s     ")  # fmt: skip
+        print(
+            f"{label} {rate}  p50 {result['p50_ms']:7.2f} ms  p99 {result['p99_ms']:7.2f} ms"
+            f"  server CPU {result['server_cpu_us']:6.0f} us/request"
+        )
+    return out
 
 
 def main() -> None:
@@ -256,10 +339,11 @@ def main() -> None:
     parser.add_argument("--persons", type=int, default=200_000)
     parser.add_argument("--listed-share", type=float, default=0.05)
     parser.add_argument("--seconds", type=float, default=8.0, help="per phase")
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
+    runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="sc-bench-") as tmp:
         url = f"sqlite:///{os.path.join(tmp, 'bench.db')}"
         began = time.perf_counter()
@@ -268,61 +352,56 @@ def main() -> None:
             f"store: {len(store['population'])} persons, {len(store['listed'])} listed, "
             f"{store['decision_rows']} decisions ({time.perf_counter() - began:.1f} s)"
         )
-        port = free_port()
-        server = start_server(url, port, args.workers)
-        try:
-            verify(port, store["key"], store)
-            auth = f"Authorization: Bearer {store['key']}\r\n"
-            rng = random.Random(args.seed)
-            mix = [rng.choice(store["listed"]) if rng.random() < 0.1
-                   else rng.choice(store["population"]) for _ in range(20_000)]  # fmt: skip
-            singles = [get(f"/v1/checks/flight/{s}", auth) for s in mix]
-            batches = [post("/v1/checks", auth, json.dumps(
-                {"measure": "flight", "subjects": rng.sample(store["population"], 1000)}).encode())
-                for _ in range(50)]  # fmt: skip
-
-            noop = asyncio.run(drive(port, [get("/healthz", "")], args.seconds))
-            print(
-                f"no-op  GET /healthz            {noop['rps']:9.0f} req/s  "
-                f"p50 {noop['p50_ms']:.2f} ms  p99 {noop['p99_ms']:.2f} ms"
+        for workers in args.workers:
+            print(f"--- {workers} worker(s), {CONNECTIONS} connections, {args.seconds:g} s a phase")
+            port = free_port()
+            server = start_server(url, port, workers)
+            try:
+                verify(port, store["key"], store)
+                phases = run(server, port, args, store)
+                text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+                index_bytes = metric(text, "socialcredit_index_decision_bytes")
+                listed_n = metric(text, "socialcredit_index_listed_subjects")
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+            noop, check = phases["noop"], phases["check"]
+            runs.append(
+                {
+                    "workers": workers,
+                    "noop_rps": round(noop["rps"]),
+                    "bare_healthz_rps": round(phases["bare"]["rps"]),
+                    "check_rps": round(check["rps"]),
+                    "check_p50_ms": round(check["p50_ms"], 3),
+                    "check_p99_ms": round(check["p99_ms"], 3),
+                    "noop_p99_ms": round(noop["p99_ms"], 3),
+                    "batch_subjects_per_s": round(phases["batch"]["rps"] * 1000),
+                    "batch_unregistered_subjects_per_s": round(phases["unknown"]["rps"] * 1000),
+                    "ratio": round(check["rps"] / noop["rps"], 3),
+                    "noop_server_cpu_us": round(noop["server_cpu_us"], 1),
+                    "check_server_cpu_us": round(check["server_cpu_us"], 1),
+                    "batch_server_cpu_us": round(phases["batch"]["server_cpu_us"], 1),
+                    "cpu_ratio": round(noop["server_cpu_us"] / check["server_cpu_us"], 3),
+                    "index_bytes_per_listed_subject": (
+                        round(index_bytes / listed_n, 1) if listed_n else None
+                    ),
+                    "listed_subjects": int(listed_n),
+                    "errors": sum(p["errors"] for p in phases.values()),
+                }
             )
-            check = asyncio.run(drive(port, singles, args.seconds))
             print(
-                f"check  GET /v1/checks/flight/ID {check['rps']:9.0f} req/s  "
-                f"p50 {check['p50_ms']:.2f} ms  p99 {check['p99_ms']:.2f} ms"
+                f"ratio check/no-op {runs[-1]['ratio']} (by server CPU per request: "
+                f"{runs[-1]['cpu_ratio']}); decision index "
+                f"{runs[-1]['index_bytes_per_listed_subject']} bytes per listed subject"
             )
-            batch = asyncio.run(drive(port, batches, args.seconds))
-            per_s = batch["rps"] * 1000
-            print(
-                f"batch  POST /v1/checks x1000    {per_s:9.0f} subjects/s  "
-                f"p50 {batch['p50_ms']:.2f} ms per request"
-            )
-            text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
-            index_bytes = metric(text, "socialcredit_index_decision_bytes")
-            listed_n = metric(text, "socialcredit_index_listed_subjects")
-            failures = noop["errors"] + check["errors"] + batch["errors"]
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
     result = {
-        "noop_rps": round(noop["rps"]),
-        "check_rps": round(check["rps"]),
-        "check_p50_ms": round(check["p50_ms"], 3),
-        "check_p99_ms": round(check["p99_ms"], 3),
-        "batch_subjects_per_s": round(per_s),
-        "ratio": round(check["rps"] / noop["rps"], 3),
-        "index_bytes_per_listed_subject": round(index_bytes / listed_n, 1) if listed_n else None,
-        "listed_subjects": int(listed_n),
+        **runs[0],
         "known_subjects": len(store["population"]),
         "connections": CONNECTIONS,
-        "workers": args.workers,
         "seconds_per_phase": args.seconds,
-        "errors": failures,
+        "noop": "GET /v1/whoami: same middleware, fast path, key check, rate limit and audit",
+        "runs": runs,
     }
-    print(
-        f"ratio check/no-op {result['ratio']}; decision index "
-        f"{result['index_bytes_per_listed_subject']} bytes per listed subject"
-    )
     print(json.dumps(result))
 
 

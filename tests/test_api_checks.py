@@ -1,13 +1,29 @@
 """Restriction checks over HTTP: records furnished over the API, derived, and seen by the decision
-index within 2 s without a restart; the index agrees with the store's own check service."""
+index within 2 s without a restart; the index agrees with the store's own check service; the
+fast path answers every request, right or wrong, exactly as the FastAPI routes do; batch
+validation agrees with ``ids.check``; a revoked key stops working on the fast path."""
 
 from __future__ import annotations
 
 import datetime as dt
+import random
 from typing import Any
 
-from api_harness import Api, api_fixture, org_id, person_id, wait_for  # noqa: F401
+import httpx
+from api_harness import (  # noqa: F401
+    FAST_API,
+    SUBJECT,
+    Api,
+    api_fixture,
+    org_id,
+    person_id,
+    publish_decisions,
+    register_subjects,
+    serving,
+    wait_for,
+)
 
+from socialcredit import ids
 from socialcredit.services.check import check as service_check
 
 DAY = (dt.date.today() - dt.timedelta(days=10)).isoformat()
@@ -162,3 +178,196 @@ def test_batch_limits_and_identifier_errors(api: Api) -> None:
     )
     assert wrong_measure.status_code == 422
     assert "flight" in wrong_measure.json()["error"]["details"]["known"]
+
+
+# --- the fast path (socialcredit/api/hot.py) answers exactly as the FastAPI routes do ----------
+
+LISTED = person_id(606)
+X_PERSON = next(p for p in (person_id(n, born="19750505") for n in range(100)) if p[-1] == "X")
+STRANGER = person_id(707)
+UNREGISTERED_ORG = org_id(808)
+
+
+def _stored_decisions(api: Api) -> None:
+    """Decisions as a derivation writes them: a person on two lists, an organisation extended
+    to its legal representative, a reward measure, an entry already ended."""
+    register_subjects(
+        api.engine,
+        {LISTED: "王五", X_PERSON: "赵六", COMPANY: "北京某某科技有限公司", BOSS: "钱七"},
+    )
+    today = dt.date.today()
+    ended = today - dt.timedelta(days=1)
+
+    def row(subject: str, measure: str, list_code: str, **extra: Any) -> dict[str, Any]:
+        start = dt.date.fromisoformat(DAY)
+        return {
+            "subject_id": subject,
+            "measure": measure,
+            "list_code": list_code,
+            "source_subject_id": subject,
+            "start_on": start,
+            **extra,
+        }
+
+    reward = {"effect": "granted", "memorandum": "tax_a_grade", "basis": "A-grade taxpayer"}
+    publish_decisions(
+        api.engine,
+        [
+            row(LISTED, "flight", "court_defaulters", end_on=today + dt.timedelta(days=700)),
+            row(LISTED, "flight", "tax_severe"),
+            row(X_PERSON, "flight", "court_defaulters", end_on=ended),  # no longer in effect
+            row(COMPANY, "public_tender", "court_defaulters"),
+            row(BOSS, "flight", "court_defaulters", source_subject_id=COMPANY),
+            row(COMPANY, "fast_track", "a_grade_taxpayers", **reward),
+        ],
+    )
+
+
+def _requests() -> list[tuple[str, str, str | None, Any]]:
+    """(method, path, role, JSON body): right and wrong, as integrators send them."""
+    lower_x = X_PERSON.lower()
+    full_width = "".join(chr(ord(c) + 0xFEE0) if c.isdigit() else c for c in STRANGER)
+    dashed = f"{LISTED[:6]}-{LISTED[6:14]}-{LISTED[14:]}"
+    batch = [LISTED, lower_x, COMPANY, BOSS, STRANGER, full_width, dashed, UNREGISTERED_ORG]
+    gets = [
+        *(f"/v1/checks/flight/{s}" for s in (*batch, "110105198001010010", "1" * 65, "%20")),
+        f"/v1/checks/public_tender/{COMPANY}",
+        f"/v1/checks/fast_track/{COMPANY}",
+        f"/v1/checks/teleport/{LISTED}",
+        f"/v1/checks/flight/{LISTED}/",
+        "/v1/checks/flight",
+    ]
+    bodies: list[Any] = [
+        {"measure": "flight", "subjects": batch},
+        {"measure": "fast_track", "subjects": [COMPANY, LISTED] * 300},
+        {"measure": "flight", "subjects": ["1" * 17, "\x00" + "1" * 18, LISTED]},  # misaligned
+        {"measure": "flight", "subjects": [LISTED, "110105198001010010", "<script>"]},
+        {"measure": "flight", "subjects": [LISTED], "extra": 1},
+        {"measure": "flight", "subjects": [LISTED, 7]},
+        {"measure": "flight", "subjects": [LISTED] * 1001},
+        {"measure": "", "subjects": [LISTED]},
+        {"measure": "teleport", "subjects": [LISTED]},
+        ["not", "an", "object"],
+    ]
+    calls: list[tuple[str, str, str | None, Any]] = []
+    for role in ("integrator", None, "furnisher"):
+        calls += [("GET", path, role, None) for path in gets]
+        calls += [("POST", "/v1/checks", role, body) for body in bodies]
+        calls.append(("GET", "/v1/whoami", role, None))
+    return calls
+
+
+def _answer(response: httpx.Response) -> tuple[int, Any, str | None, str | None]:
+    return (
+        response.status_code,
+        response.json() if response.content else None,
+        response.headers.get("content-type"),
+        response.headers.get("www-authenticate"),
+    )
+
+
+def test_fast_path_answers_exactly_as_the_fastapi_routes(api: Api) -> None:
+    _stored_decisions(api)
+    wait_for(lambda: restricted(api, LISTED), timeout=2.0)
+    every_route = FAST_API.model_copy(update={"fast_path": False})
+    with serving(api.db, every_route) as url, httpx.Client(base_url=url, timeout=30) as plain:
+        wait_for(
+            lambda: (
+                plain.get(f"/v1/checks/flight/{LISTED}", headers=api.headers("integrator"))
+                .json()
+                .get("restricted")
+                is True
+            ),
+            timeout=2.0,
+        )
+        for method, path, role, body in _requests():
+            fast = api.call(method, path, role, json=body)
+            slow = plain.request(method, path, headers=api.headers(role), json=body)
+            assert _answer(fast) == _answer(slow), (method, path, role, body)
+        raw = f'{{"measure": "flight", "subjects": ["{LISTED}"]}}'.encode()
+        for headers in ({"Content-Type": "text/plain"}, {"Content-Type": "application/json"}, {}):
+            fast = api.post("/v1/checks", "integrator", headers=headers, content=raw)
+            both = {**api.headers("integrator"), **headers}
+            assert _answer(fast) == _answer(plain.post("/v1/checks", headers=both, content=raw))
+        broken = api.post("/v1/checks", "integrator", content=b'{"measure": "flight", "subj')
+        assert broken.status_code == 422 and broken.json()["error"]["code"] == "validation_failed"
+
+    listed = api.get(f"/v1/checks/flight/{LISTED}", "integrator").json()
+    assert listed["restricted"] and listed["end_on"] is None  # one entry has no fixed term
+    assert sorted(e["list_code"] for e in listed["entries"]) == ["court_defaulters", "tax_severe"]
+    lower = api.get(f"/v1/checks/flight/{X_PERSON.lower()}", "integrator").json()
+    assert lower["subject_id"] == X_PERSON and lower["known"] and not lower["restricted"]
+    granted = api.get(f"/v1/checks/fast_track/{COMPANY}", "integrator").json()
+    assert granted["granted"] and not granted["restricted"]
+    nul = api.post(
+        "/v1/checks",
+        "integrator",
+        json={"measure": "flight", "subjects": ["1" * 17, "\x00" + "1" * 18, LISTED]},
+    )
+    assert [d["index"] for d in nul.json()["error"]["details"]] == [0, 1]
+
+
+def test_batch_validation_agrees_with_the_identifier_rules(api: Api) -> None:
+    """Unregistered IDs are validated all at once; the verdicts must be those of ids.check."""
+    rng = random.Random(11)
+    today = dt.date.today()
+    edges = ["18791231", "18800101", "19000229", "20000229", "19990229", "19801301", "19800100"]
+    dates = [*edges, f"{today:%Y%m%d}", f"{today + dt.timedelta(days=1):%Y%m%d}"]
+    candidates = []
+    for n in range(300):
+        person = person_id(
+            n, born=rng.choice(dates), area=rng.choice(["110105", "440106", "999999"])
+        )
+        candidates.append(person.lower() if n % 7 == 0 else person)
+        candidates.append(org_id(rng.randrange(10**9)))
+        mutated = list(rng.choice(candidates))
+        mutated[rng.randrange(18)] = rng.choice("0123456789XAIO")
+        candidates.append("".join(mutated))
+    candidates = candidates[:1000]
+    checked = [ids.check(s, today=today) for s in candidates]
+    answer = api.post(
+        "/v1/checks", "integrator", json={"measure": "flight", "subjects": candidates}
+    )
+    assert answer.status_code == 422
+    expected = [i for i, c in enumerate(checked) if not c.valid]
+    assert 0 < len(expected) < len(candidates)
+    assert [d["index"] for d in answer.json()["error"]["details"]] == expected[:200]
+
+    valid = [s for s, c in zip(candidates, checked, strict=True) if c.valid]
+    results = api.post(
+        "/v1/checks", "integrator", json={"measure": "flight", "subjects": valid}
+    ).json()["results"]
+    normalised = [c.normalised for c in checked if c.valid]
+    assert [(r["subject_id"], r["known"]) for r in results] == [(s, False) for s in normalised]
+
+
+def test_whoami_and_revocation_on_the_fast_path(api: Api, run: Any) -> None:
+    for role in ("furnisher", "inquirer", "integrator", "subject", "operator"):
+        assert api.get("/v1/whoami", role).json()["role"] == role
+    anonymous = api.get("/v1/whoami")
+    assert anonymous.status_code == 401 and anonymous.headers["www-authenticate"] == "Bearer"
+    prefix = api.keys["integrator"].split("_")[1]
+    assert api.get(f"/v1/checks/flight/{SUBJECT}", "integrator").status_code == 200
+
+    run("keys", "revoke", prefix, "--db", api.db)  # seen by the store watcher, not the API
+    wait_for(lambda: api.get("/v1/whoami", "integrator").status_code == 401, timeout=2.0)
+    assert api.get(f"/v1/checks/flight/{SUBJECT}", "integrator").status_code == 401
+    assert (
+        api.post(
+            "/v1/checks", "integrator", json={"measure": "flight", "subjects": [SUBJECT]}
+        ).status_code
+        == 401
+    )
+
+    def audited() -> list[dict[str, Any]]:
+        rows = api.get("/v1/audit", "operator", params={"limit": 1000}).json()
+        return [
+            r for r in rows if r["route"] in ("/v1/whoami", "/v1/checks/{measure}/{subject_id}")
+        ]
+
+    wait_for(lambda: len(audited()) >= 9, timeout=2.0)
+    outcomes = {(r["route"], r["role"], r["outcome"]) for r in audited()}
+    assert ("/v1/whoami", "integrator", "ok") in outcomes
+    assert ("/v1/whoami", None, "unauthenticated") in outcomes
+    assert ("/v1/checks/{measure}/{subject_id}", "integrator", "ok") in outcomes
+    assert ("/v1/checks/{measure}/{subject_id}", None, "unauthenticated") in outcomes

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from socialcredit import __version__
 from socialcredit.api.config import ApiSettings
 from socialcredit.api.errors import install_error_handlers
+from socialcredit.api.hot import HotRoutes
 from socialcredit.api.metrics import Metrics
 from socialcredit.api.middleware import ServiceMiddleware
 from socialcredit.api.ratelimit import RateLimiter
@@ -21,6 +22,7 @@ from socialcredit.api.routers import (
     operators,
     public,
     subjects,
+    whoami,
 )
 from socialcredit.api.state import ServiceState, StoreWatcher
 from socialcredit.services.audit import AuditWriter
@@ -71,7 +73,9 @@ def create_app(settings: Settings, api_settings: ApiSettings | None = None) -> F
     )
     app.state.service = state
     install_error_handlers(app)
+    if api.fast_path:
+        app.add_middleware(HotRoutes, state=state)  # inside ServiceMiddleware: added first
     app.add_middleware(ServiceMiddleware, state=state)
-    for module in (health, public, furnishers, inquirers, integrators, subjects, operators):
+    for module in (health, public, furnishers, inquirers, integrators, subjects, operators, whoami):
         app.include_router(module.router)
     return app

@@ -1,9 +1,12 @@
-"""Authentication (``Authorization: Bearer sc_<prefix>_<secret>``) and roles, declared per router.
+"""Authentication (``Authorization: Bearer sc_<prefix>_<secret>``) and roles.
 
 Keys are looked up in the in-memory copy the store watcher keeps (a revoked key disappears from
 it within one watch interval); a prefix not yet in memory (a key created a moment ago) is looked
 up in the store. A missing or unknown key is 401, a wrong role 403, too many requests 429.
-Every request that reaches this dependency is written to the audit log by the middleware.
+Every request that reaches authentication is written to the audit log by the middleware.
+
+Plain functions do the work, so that the fast path (``hot.py``) and the FastAPI dependency
+(``require_roles``, one level, for the other routes) share them.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from socialcredit.api.deps import service_state
 from socialcredit.api.errors import Forbidden, Unauthenticated
+from socialcredit.api.state import ServiceState
 from socialcredit.services.keys import ApiKey, Role, find_key, matches, split_key
 
 bearer = HTTPBearer(auto_error=False, description="an API key: sc_<prefix>_<secret>")
@@ -48,53 +52,83 @@ def touch(request: Request, subject_id: str | None) -> None:
     audit_context(request).subject_id = subject_id
 
 
-def _lookup(request: Request, prefix: str) -> ApiKey | None:
-    state = service_state(request)
+def bearer_credentials(authorization: str | None) -> str | None:
+    """The key of an ``Authorization: Bearer <key>`` header value, read as FastAPI's
+    ``HTTPBearer`` reads it; None when there is none."""
+    if not authorization:
+        return None
+    scheme, _, credentials = authorization.partition(" ")
+    credentials = credentials.strip()
+    if not scheme or not credentials or scheme.lower() != "bearer":
+        return None
+    return credentials
+
+
+def _lookup(state: ServiceState, prefix: str) -> ApiKey | None:
     with state.engine.connect() as conn:
         key = find_key(conn, prefix)
     return None if key is None or key.revoked else key
 
 
-async def authenticate(
-    request: Request, credentials: HTTPAuthorizationCredentials | None
-) -> ApiKey:
-    """The caller's key (401 when missing, malformed, unknown or revoked; 429 over its limit)."""
-    ctx = audit_context(request)
-    if request.path_params.get("subject_id"):
-        ctx.subject_id = str(request.path_params["subject_id"])[:32]
-    if credentials is None or credentials.scheme.lower() != "bearer":
+async def authenticate(state: ServiceState, ctx: AuditContext, credentials: str | None) -> ApiKey:
+    """The caller's key (401 when missing, malformed, unknown or revoked; 429 over its limit).
+
+    A key string seen before against the same in-memory key set is not parsed or hashed again
+    (``VerifiedKeys``): the set is replaced whenever a key is created or revoked."""
+    if credentials is None:
         raise Unauthenticated("an API key is required: send 'Authorization: Bearer <key>'")
-    parsed = split_key(credentials.credentials)
-    if parsed is None:
-        raise Unauthenticated("malformed API key: keys look like sc_<prefix>_<secret>")
-    prefix, secret = parsed
-    state = service_state(request)
-    key = state.keys.get(prefix)
+    keys = state.keys
+    key = state.verified.get(keys, credentials)
     if key is None:
-        key = await run_in_threadpool(_lookup, request, prefix)
-    if key is None or not matches(key, secret):
-        raise Unauthenticated("unknown or revoked API key")
+        parsed = split_key(credentials)
+        if parsed is None:
+            raise Unauthenticated("malformed API key: keys look like sc_<prefix>_<secret>")
+        prefix, secret = parsed
+        key = keys.get(prefix)
+        in_memory = key is not None
+        if key is None:
+            key = await run_in_threadpool(_lookup, state, prefix)
+        if key is None or not matches(key, secret):
+            raise Unauthenticated("unknown or revoked API key")
+        if in_memory:
+            state.verified.add(keys, credentials, key)
     ctx.key_id, ctx.role = key.key_id, key.role.value
     state.limiter.take(("key", key.key_id), key.rate_per_minute)
     return key
 
 
+class RoleRule:
+    """The roles a route is for; ``check`` raises 403 for a key of another role."""
+
+    def __init__(self, *roles: Role) -> None:
+        self.allowed = frozenset(roles)
+        self.names = ", ".join(r.value for r in roles)
+        self.required = sorted(r.value for r in roles)
+
+    def check(self, key: ApiKey) -> None:
+        if key.role not in self.allowed:
+            raise Forbidden(
+                f"this route is for {self.names} keys; this key has the role {key.role.value}",
+                details={"required": self.required, "role": key.role.value},
+            )
+
+
 def require_roles(*roles: Role) -> Callable[..., Awaitable[ApiKey]]:
     """A dependency: the caller must hold one of ``roles``. One function does authentication
-    and the role check, because each dependency level costs FastAPI time on every request."""
-    allowed = frozenset(roles)
-    names = ", ".join(r.value for r in roles)
+    and the role check, because each dependency level costs FastAPI time on every request;
+    ``bearer`` is declared so that the OpenAPI document names the scheme."""
+    rule = RoleRule(*roles)
 
     async def check_role(
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> ApiKey:
-        key = await authenticate(request, credentials)
-        if key.role not in allowed:
-            raise Forbidden(
-                f"this route is for {names} keys; this key has the role {key.role.value}",
-                details={"required": sorted(r.value for r in roles), "role": key.role.value},
-            )
+        ctx = audit_context(request)
+        if request.path_params.get("subject_id"):
+            ctx.subject_id = str(request.path_params["subject_id"])[:32]
+        presented = credentials.credentials if credentials is not None else None
+        key = await authenticate(service_state(request), ctx, presented)
+        rule.check(key)
         return key
 
     return check_role

@@ -21,3 +21,8 @@ class ApiSettings(BaseSettings):
     audit_flush_seconds: float = Field(
         default=0.5, gt=0, description="how often buffered audit records are written"
     )
+    fast_path: bool = Field(
+        default=True,
+        description="serve well-formed restriction checks without FastAPI's routing and "
+        "dependency machinery (the same answers; off: every request through FastAPI)",
+    )

@@ -87,11 +87,16 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     return [_explain(err) for err in exc.errors()[:50]]
 
 
-async def _on_domain_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, SocialCreditError)
+def domain_error_response(exc: SocialCreditError) -> JSONResponse:
+    """The response to a domain error raised while handling a request (logged if ours)."""
     if exc.status >= 500:
         log.error("request failed: %s (%s)", exc.message, exc.code)
     return error_response(exc)
+
+
+async def _on_domain_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, SocialCreditError)
+    return domain_error_response(exc)
 
 
 async def _on_validation_error(_request: Request, exc: Exception) -> JSONResponse:

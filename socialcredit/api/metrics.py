@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -59,17 +59,34 @@ class Metrics:
             "time of the last index build",
             registry=self.registry,
         )
+        # Labelled children by label values: ``labels()`` costs more than the increment.
+        self._per_request: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._per_measure: dict[str, Any] = {}
 
     def index_built(self, index: DecisionIndex, seconds: float) -> None:
-        self.index_listed.set(len(index.listed))
-        self.index_known.set(len(index.known))
+        self.index_listed.set(index.listed_count)
+        self.index_known.set(index.known_count)
         self.index_bytes.set(index.decision_bytes())
         self.index_run.set(index.run_id or 0)
         self.index_build_seconds.set(seconds)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(route).observe(seconds)
+        children = self._per_request.get((method, route, status))
+        if children is None:
+            children = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(route),
+            )
+            self._per_request[(method, route, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def checked(self, measure: str, subjects: int) -> None:
+        """Count subjects answered by restriction checks (``measure`` is a known one)."""
+        child = self._per_measure.get(measure)
+        if child is None:
+            child = self._per_measure[measure] = self.checked_subjects.labels(measure)
+        child.inc(subjects)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -32,6 +32,29 @@ from socialcredit.store.tables import policy_versions
 log = logging.getLogger(__name__)
 
 
+class VerifiedKeys:
+    """Key strings already verified against one in-memory key set (``ServiceState.keys``),
+    so a request with a known key costs one dictionary look-up, not a parse and a hash.
+
+    Valid while that set is in force: the store watcher replaces the set whenever a key is
+    created or revoked, and the entries are dropped then. Only keys of the set are kept, so
+    there is at most one entry per active key. Used from the event loop only."""
+
+    def __init__(self) -> None:
+        self._of: dict[str, key_service.ApiKey] | None = None
+        self._verified: dict[str, key_service.ApiKey] = {}
+
+    def get(self, keys: dict[str, key_service.ApiKey], presented: str) -> key_service.ApiKey | None:
+        return self._verified.get(presented) if keys is self._of else None
+
+    def add(
+        self, keys: dict[str, key_service.ApiKey], presented: str, key: key_service.ApiKey
+    ) -> None:
+        if keys is not self._of:
+            self._of, self._verified = keys, {}
+        self._verified[presented] = key
+
+
 @dataclass
 class ServiceState:
     settings: Settings
@@ -41,6 +64,7 @@ class ServiceState:
     limiter: RateLimiter
     metrics: Metrics
     keys: dict[str, key_service.ApiKey] = field(default_factory=dict)
+    verified: VerifiedKeys = field(default_factory=VerifiedKeys)
     index: DecisionIndex | None = None
     policy: Policy | None = None
     index_built_at: float = 0.0

@@ -4,7 +4,8 @@ Inputs are two relations (``events`` and ``subjects``, either the store's tables
 them) plus the policy relations (``policy_tables``). Every stage is a function from relations
 to a relation; an engine decides what to materialise between stages. All score arithmetic is
 integer (engines disagree on decimals); dates are shifted with intervals and cast back to
-dates. The semantics are documented for the public in ``docs/algorithm.md``.
+dates. The semantics are documented for the public in ``docs/algorithm.md``; the ratings are in
+``scoring.py``.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ EPOCH = ibis.literal(dt.date(1970, 1, 1), type="date")
 SEQ_SPAN = 10**12  # orders amendments by (date, seq) as one integer; seqs stay below this
 
 
-def _day(value: dt.date) -> Any:
+def day_literal(value: dt.date) -> Any:
     return ibis.literal(value, type="date")
 
 
@@ -59,11 +60,11 @@ def _ymd(date: Any) -> Any:
     return date.year() * 10000 + date.month() * 100 + date.day()
 
 
-def _record_key(table: Table) -> Any:
+def record_key(table: Table) -> Any:
     return table.furnisher.concat(":", table.record_id)
 
 
-def _trunc_div(value: Any, divisor: int) -> Any:
+def trunc_div(value: Any, divisor: int) -> Any:
     """Integer division truncated toward zero, identical on every engine."""
     magnitude = (value.abs() // divisor).cast("int64")
     return ibis.cases((value < 0, -magnitude), else_=magnitude)
@@ -75,7 +76,7 @@ def record_changes(events: Table, as_of: dt.date) -> Table:
     Each amendable field takes its value from the latest amendment (by date, then seq) that
     carries it. Small (only records that changed), so engines may materialise it.
     """
-    changing = events.filter((events.decided_on <= _day(as_of)) & (events.action != "file"))
+    changing = events.filter((events.decided_on <= day_literal(as_of)) & (events.action != "file"))
     amend_order = changing.decided_on.delta(EPOCH, unit="day").cast("int64") * SEQ_SPAN
     amend_order = amend_order + changing.seq
     is_amend = changing.action == "amend"
@@ -100,7 +101,7 @@ def record_states(
     ``record_states`` (kind, legal_rep_id, extension, polarity, the filing's seq), which later
     stages use.
     """
-    day = _day(as_of)
+    day = day_literal(as_of)
     known = events.filter((events.decided_on <= day) & (events.action == "file"))
     files = known.select(
         "furnisher",
@@ -169,218 +170,9 @@ def record_states(
     )
 
 
-def rating_subjects(subjects: Table, policy: PolicyRelations) -> Table:
-    """Every (subject, rating) pair a rating applies to: all subjects of its kind."""
-    models = policy.rating_models
-    return subjects.join(models, subjects.kind == models.subject_kind).select(
-        "subject_id",
-        "rating",
-        "base",
-        "min_score",
-        "max_score",
-        "max_reasons",
-        "lowest_band",
-        "new_band",
-        "new_within_days",
-        "new_min_score",
-        "new_category",
-    )
-
-
-def rating_contributions(records: Table, policy: PolicyRelations, as_of: dt.date) -> Table:
-    """Each active record's points under each rating, after decay (truncated toward zero)."""
-    day = _day(as_of)
-    active = records.filter(records.status == "active")
-    points = policy.rating_points
-    scored = active.join(
-        points, [active.category == points.category, active.kind == points.subject_kind]
-    )
-    aged = scored.mutate(age=day.delta(scored.decided_on, unit="day"))
-    decay = policy.rating_decay
-    stepped = aged.left_join(
-        decay,
-        [aged.rating == decay.rating, aged.age >= decay.from_days, aged.age < decay.until_days],
-    )
-    weighted = stepped.points * ibis.coalesce(stepped.percent, 0)
-    return stepped.select(
-        "subject_id",
-        "rating",
-        "category",
-        "points",
-        "cap",
-        "direct_band",
-        "decided_on",
-        record=_record_key(stepped),
-        contribution=_trunc_div(weighted, 100),
-    )
-
-
-def _category_totals(contributions: Table) -> Table:
-    c = contributions
-    totals = c.group_by("subject_id", "rating", "category", "points", "cap").agg(
-        total=c.contribution.sum(),
-        # Sorted by key: cheaper than an ordered aggregate, and just as deterministic.
-        records=c.record.collect(where=c.contribution != 0).sort(),
-    )
-    capped = ibis.cases(
-        (totals.cap.isnull(), totals.total),
-        (totals.points < 0, ibis.greatest(totals.total, totals.cap)),
-        else_=ibis.least(totals.total, totals.cap),
-    )
-    return totals.mutate(capped=capped.cast("int64"))
-
-
-def _direct_bands(contributions: Table, policy: PolicyRelations) -> Table:
-    """The band forced by active records of direct-band categories (the lowest such band)."""
-    bands = policy.rating_bands
-    forcing = contributions.filter(contributions.direct_band.notnull())
-    forcing = forcing.join(
-        bands, [forcing.rating == bands.rating, forcing.direct_band == bands.band]
-    )
-    worst = forcing.group_by(w_subject_id=forcing.subject_id, w_rating=forcing.rating).agg(
-        worst=forcing.band_min_score.min()
-    )
-    chosen = forcing.join(
-        worst,
-        [
-            forcing.subject_id == worst.w_subject_id,
-            forcing.rating == worst.w_rating,
-            forcing.band_min_score == worst.worst,
-        ],
-    )
-    return chosen.group_by(d_subject_id=chosen.subject_id, d_rating=chosen.rating).agg(
-        direct_band=chosen.direct_band.min(),
-        direct_records=chosen.record.collect().sort(),
-    )
-
-
-def _registrations(records: Table, pairs: Table) -> Table:
-    """When each subject was registered, for ratings with a new-subject band."""
-    models = pairs.filter(pairs.new_category.notnull()).select("rating", "new_category").distinct()
-    regs = records.filter(records.status != "revoked")
-    regs = regs.join(models, regs.category == models.new_category)
-    return regs.group_by(r_subject_id=regs.subject_id, r_rating=regs.rating).agg(
-        registered_on=regs.decided_on.min(),
-        registration=_record_key(regs).argmin(
-            regs.decided_on.delta(EPOCH, unit="day").cast("int64") * SEQ_SPAN + regs.file_seq
-        ),
-    )
-
-
-def _reasons(totals: Table, banded: Table) -> Table:
-    """Reasons as a list of JSON objects: the band reason (if any) first, then the largest
-    category totals."""
-    ranked = totals.filter(totals.capped != 0).mutate(
-        rank=ibis.row_number().over(
-            group_by=[totals.subject_id, totals.rating],
-            order_by=[totals.capped.abs().desc(), totals.category],
-        )
-    )
-    limits = banded.select(
-        l_subject_id=banded.subject_id, l_rating=banded.rating, l_max=banded.max_reasons
-    )
-    ranked = ranked.join(
-        limits, [ranked.subject_id == limits.l_subject_id, ranked.rating == limits.l_rating]
-    )
-    ranked = ranked.filter(ranked.rank < ranked.l_max)
-    category_reasons = ranked.select(
-        "subject_id",
-        "rating",
-        order=ranked.rank.cast("int64"),
-        reason=ibis.struct(
-            {"code": ranked.category, "points": ranked.capped, "records": ranked.records}
-        ).cast("json"),
-    )
-    band_code = ibis.cases((banded.direct_band.notnull(), "direct_band"), else_="new_subject_band")
-    with_band = banded.filter(banded.special_band.notnull())
-    band_reasons = with_band.select(
-        "subject_id",
-        "rating",
-        order=ibis.literal(-1, type="int64"),
-        reason=ibis.struct(
-            {
-                "code": band_code,
-                "band": with_band.special_band,
-                "records": with_band.special_records,
-            }
-        ).cast("json"),
-    )
-    every = category_reasons.union(band_reasons)
-    # Collected unordered, then sorted by position: an ordered aggregate costs several times
-    # more, and each subject has only a handful of reasons.
-    grouped = every.group_by(x_subject_id=every.subject_id, x_rating=every.rating).agg(
-        items=ibis.struct({"position": every.order, "reason": every.reason}).collect()
-    )
-    return grouped.select(
-        "x_subject_id", "x_rating", reasons=grouped.items.sort().map(lambda item: item.reason)
-    )
-
-
-def ratings(records: Table, subjects: Table, policy: PolicyRelations, as_of: dt.date) -> Table:
-    """Score, band and reasons per (subject, rating) for every subject a rating applies to."""
-    day = _day(as_of)
-    pairs = rating_subjects(subjects, policy)
-    contributions = rating_contributions(records, policy, as_of)
-    totals = _category_totals(contributions)
-    sums = totals.group_by(t_subject_id=totals.subject_id, t_rating=totals.rating).agg(
-        points=totals.capped.sum()
-    )
-    scored = pairs.left_join(
-        sums, [pairs.subject_id == sums.t_subject_id, pairs.rating == sums.t_rating]
-    )
-    raw = scored.base + ibis.coalesce(scored.points, 0)
-    scored = scored.mutate(
-        score=ibis.greatest(scored.min_score, ibis.least(scored.max_score, raw)).cast("int64")
-    )
-    bands = policy.rating_bands
-    # Each band covers [its min_score, the next band's min_score): at most one matches.
-    bands = bands.select("band", "band_min_score", "band_below", b_rating=bands.rating)
-    banded = scored.left_join(
-        bands,
-        [
-            scored.rating == bands.b_rating,
-            scored.score >= bands.band_min_score,
-            bands.band_below.isnull() | (scored.score < bands.band_below),
-        ],
-    )
-    direct = _direct_bands(contributions, policy)
-    regs = _registrations(records, pairs)
-    banded = banded.left_join(
-        direct, [banded.subject_id == direct.d_subject_id, banded.rating == direct.d_rating]
-    ).left_join(regs, [_.subject_id == regs.r_subject_id, _.rating == regs.r_rating])
-    is_new = (
-        banded.new_band.notnull()
-        & banded.registered_on.notnull()
-        & (day.delta(banded.registered_on, unit="day") < banded.new_within_days)
-        & (banded.score >= banded.new_min_score)
-    )
-    new_band = ibis.cases((is_new, banded.new_band), else_=ibis.null("string"))
-    banded = banded.mutate(
-        special_band=ibis.coalesce(banded.direct_band, new_band),
-        special_records=ibis.cases(
-            (banded.direct_band.notnull(), banded.direct_records),
-            (is_new, ibis.array([banded.registration])),
-            else_=ibis.null("array<string>"),
-        ),
-    )
-    banded = banded.mutate(band=ibis.coalesce(banded.special_band, banded.band, banded.lowest_band))
-    reasons = _reasons(totals, banded)
-    out = banded.left_join(
-        reasons, [banded.subject_id == reasons.x_subject_id, banded.rating == reasons.x_rating]
-    )
-    empty = ibis.literal([], type="array<json>")
-    return out.select(
-        "subject_id",
-        "rating",
-        "score",
-        "band",
-        reasons=ibis.coalesce(out.reasons, empty).cast("json").cast("string"),
-    )
-
-
 def list_entries(records: Table, policy: PolicyRelations, as_of: dt.date) -> Table:
     """Entries of every list in force at ``as_of``, one per (list, record)."""
-    day = _day(as_of)
+    day = day_literal(as_of)
     active = records.filter(records.status == "active")
     targets, rules, grounds = policy.list_targets, policy.list_rules, policy.list_no_term_grounds
     listed = active.join(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from socialcredit.derive import expressions as x
+from socialcredit.derive import scoring
 from socialcredit.derive.engines import Engine
 from socialcredit.derive.policy_tables import PolicyTables
 from socialcredit.store import tables
@@ -105,7 +106,9 @@ def derive_relations(
         lambda: x.decisions(entries, x.legal_representatives(records), rel),
     )
     progress("ratings")
-    ratings = _stage(engine, "sc_ratings", key, lambda: x.ratings(records, people, rel, as_of))
+    ratings = _stage(
+        engine, "sc_ratings", key, lambda: scoring.ratings(records, people, rel, as_of)
+    )
     return Derived(
         subjects=people,
         record_states=records.select(*STORED["record_states"]),

@@ -6,6 +6,10 @@ and policy version) recomputes only the subjects touched by events after that ru
 ``high_water_seq``: their events are read by index, derived in memory, and their rows replaced
 in one store transaction. Decisions are replaced by *source* subject, which covers the legal
 representatives of touched organisations (old and new) without recomputing them.
+
+A full run on a SQLite store runs its engine in a child process (``worker.py``): DuckDB's
+SQLite scanner carries its own SQLite library, which must not share a process with another
+library that has the same file open.
 """
 
 from __future__ import annotations

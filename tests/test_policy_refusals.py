@@ -370,3 +370,16 @@ def test_unreadable_files_are_refused(run: Run, tmp_path: Path) -> None:
     gbk = tmp_path / "gbk.toml"
     gbk.write_bytes('[policy]\nname = "国家政策"\n'.encode("gb18030"))
     assert "not UTF-8 text" in refused(run, gbk)
+
+
+def test_a_no_term_ground_must_be_a_ground_of_the_category(run, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from socialcredit.policy.load import load_default
+
+    text = load_default().source.replace(
+        'no_term_grounds = ["ability_refusal"]', 'no_term_grounds = ["ability_refusal", "bribery"]'
+    )
+    bad = tmp_path / "grounds.toml"
+    bad.write_text(text, encoding="utf-8")
+    result = run("policy", "check", str(bad), ok=False)
+    assert result.exit_code == 2
+    assert "ground 'bribery' is not among the grounds of category" in result.output

@@ -17,17 +17,6 @@ from numpy.typing import NDArray
 from socialcredit.errors import ValidationFailed
 from socialcredit.policy.schema import Category, Policy
 
-GROUNDS: dict[str, tuple[str, ...]] = {
-    "court.dishonest_defaulter": (
-        "ability_refusal",
-        "obstruction",
-        "sham_litigation",
-        "evasion",
-        "false_report",
-        "consumption_violation",
-        "settlement_refusal",
-    ),
-}
 ACTIONS: tuple[str, ...] = ("file", "amend", "revoke", "fulfil")
 # Words Chinese furnishers use for the four actions.
 ACTION_ALIASES: dict[str, str] = {
@@ -95,11 +84,14 @@ class Rules:
                 ],
                 dtype=np.int64,
             ),
-            ground_pairs=frozenset(f"{code}\x1f{g}" for code, gs in GROUNDS.items() for g in gs),
+            ground_pairs=frozenset(f"{c.code}\x1f{g}" for c in cats for g in c.grounds),
         )
 
     def category(self, index: int) -> Category:
         return self.categories[index]
+
+    def policy_category(self, code: str) -> Category | None:
+        return next((c for c in self.categories if c.code == code), None)
 
     def authorised_codes(self) -> list[str]:
         return [c.code for c, ok in zip(self.categories, self.authorised, strict=True) if ok]

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from socialcredit.ingest.identity import Identities, IdentityBook
-from socialcredit.ingest.rules import ACTION_ALIASES, ACTIONS, GROUNDS, NO_EXTENSION, Rules
+from socialcredit.ingest.rules import ACTION_ALIASES, ACTIONS, NO_EXTENSION, Rules
 from socialcredit.ingest.values import (
     full_years,
     longer_than,
@@ -269,7 +269,7 @@ def _ground(
     codes = to_numpy_str(category)
     reasons.flag(
         given & ~member(pairs, sorted(rules.ground_pairs)), "ground_invalid", "ground",
-        lambda rows: [_ground_message(texts["ground"][i], codes[i]) for i in rows],
+        lambda rows: [_ground_message(texts["ground"][i], codes[i], rules) for i in rows],
     )  # fmt: skip
     return optional(to_numpy_str(lowered), given), lowered
 
@@ -357,8 +357,9 @@ def _extension_message(value: str, category: str, limit: int) -> str:
     return f"extension_months {value!r} is not a whole number of months from 0 to {limit}"
 
 
-def _ground_message(value: str, category: str) -> str:
-    allowed = GROUNDS.get(category)
+def _ground_message(value: str, category: str, rules: Rules) -> str:
+    known = rules.policy_category(category)
+    allowed = known.grounds if known else ()
     if not allowed:
         return f"{category} rows take no ground (it was {value!r})"
     return f"ground {value!r} is not one of {', '.join(allowed)}"

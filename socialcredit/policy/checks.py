@@ -274,6 +274,11 @@ def _list_problems(policy: Policy) -> Iterator[Problem]:
                 yield Problem((*here, "categories", k), f"{name} names unknown category {code!r}")
                 continue
             covered.update(cat.subject_kinds)
+            for ground in sorted(set(rule.no_term_grounds) - set(cat.grounds)):
+                yield Problem(
+                    (*here, "no_term_grounds"),
+                    f"{name}: ground {ground!r} is not among the grounds of category {code!r}",
+                )
             longest = (rule.term_days or 0) + rule.max_extension_days
             if longest > cat.publication_max_days:
                 yield Problem(

@@ -73,6 +73,9 @@ class Category(Strict):
     publish: bool = True
     min_subject_age: int | None = Field(default=None, ge=0, description="e.g. 18: no minors")
     carries_legal_rep: bool = Field(default=False, description="rows name the legal representative")
+    grounds: tuple[str, ...] = Field(
+        default=(), description="the legal grounds a row may name (empty: rows name none)"
+    )
 
     @model_validator(mode="after")
     def _periods(self) -> Category:

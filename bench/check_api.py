@@ -6,20 +6,25 @@ httptools, uvloop), and drives it from 64 keep-alive connections for a bounded t
 
 1. ``GET /v1/whoami``, the no-op baseline: the same middleware, fast path, key check, rate
    limit and audit record as a check, and no decision index look-up;
-2. ``GET /healthz``, for reference: FastAPI's own routing, no key, not audited;
-3. ``GET /v1/checks/flight/{id}`` for random registered subjects (a tenth of them listed):
+2. ``GET /v1/checks/flight/{id}`` for random registered subjects (a tenth of them listed):
    rate, p50, p99;
+3. ``GET /healthz``, for reference: FastAPI's own routing, no key, not audited;
 4. ``POST /v1/checks`` with 1,000 registered subjects per request: subjects per second;
 5. the same with 1,000 valid but unregistered IDs (every one validated): subjects per second.
 
-The whole set runs once per ``--workers`` value (default 1 and 2) on the same store. The load
+Each phase also reports the server's CPU time per request (user + system, from /proc), which
+the machine's other load disturbs far less than rates and latencies. Every figure is the median
+of ``--rounds`` rounds (the machine may be busy with other jobs); the whole set runs once per
+``--workers`` value (default 1 and 2) on the same store. The load
 generator is a small HTTP/1.1 client on uvloop (one request in flight per connection), so that
 its own cost stays well below the server's; it shares the machine's cores with the server.
 Loopback only. The last line is a JSON object: noop_rps, check_rps, check_p50_ms, check_p99_ms,
-batch_subjects_per_s, ratio (check_rps / noop_rps) and index_bytes_per_listed_subject (read
-from the server's /metrics) for the first workers value, and every run under "runs".
+batch_subjects_per_s, ratio (check_rps / noop_rps), cpu_ratio (the same by server CPU per
+request) and index_bytes_per_listed_subject (read from the server's /metrics) for the first
+workers value, and every run under "runs".
 
-    .venv/bin/python bench/check_api.py [--persons 200000] [--seconds 8] [--workers 1 2]
+    .venv/bin/python bench/check_api.py [--persons 200000] [--seconds 5] [--rounds 3]
+                                        [--workers 1 2]
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import json
 import os
 import random
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -300,7 +306,9 @@ def verify(port: int, key: str, store: dict[str, Any]) -> None:
 def run(
     server: subprocess.Popen[bytes], port: int, args: argparse.Namespace, store: dict[str, Any]
 ) -> dict[str, Any]:
-    """The five phases against one server; prints a line per phase."""
+    """``args.rounds`` rounds of the five phases against one server, a line per phase; the
+    median of each figure over the rounds. The no-op and the check run back to back, and the
+    ratio is the median of each round's own ratio: the machine's other load moves both alike."""
     auth = f"Authorization: Bearer {store['key']}\r\n"
     rng = random.Random(args.seed)
     mix = [rng.choice(store["listed"]) if rng.random() < 0.1
@@ -314,23 +322,34 @@ def run(
 
     phases = {
         "noop": ([get("/v1/whoami", auth)], "no-op  GET /v1/whoami (key, limit, audit)"),
-        "bare": ([get("/healthz", "")], "bare   GET /healthz (FastAPI, no key)   "),
         "check": (singles, "check  GET /v1/checks/flight/ID         "),
+        "bare": ([get("/healthz", "")], "bare   GET /healthz (FastAPI, no key)   "),
         "batch": (batches(store["population"]), "batch  POST /v1/checks x1000 registered "),
         "unknown": (batches(store["strangers"]), "batch  POST /v1/checks x1000 unregistered"),
     }
-    out: dict[str, Any] = {}
-    for name, (requests, label) in phases.items():
-        cpu = tree_cpu_seconds(server.pid)
-        result = uvloop.run(drive(port, requests, args.seconds))
-        result["server_cpu_us"] = (tree_cpu_seconds(server.pid) - cpu) / result["requests"] * 1e6
-        out[name] = result
-        rate = f"{result['rps'] * 1000:10.0f} subjects/s" if name in ("batch", "unknown") else (
-            f"{result['rps']:10.0f} req/s     ")  # fmt: skip
-        print(
-            f"{label} {rate}  p50 {result['p50_ms']:7.2f} ms  p99 {result['p99_ms']:7.2f} ms"
-            f"  server CPU {result['server_cpu_us']:6.0f} us/request"
-        )
+    rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in phases}
+    for number in range(1, args.rounds + 1):
+        for name, (requests, label) in phases.items():
+            cpu = tree_cpu_seconds(server.pid)
+            result = uvloop.run(drive(port, requests, args.seconds))
+            used = tree_cpu_seconds(server.pid) - cpu
+            result["server_cpu_us"] = used / result["requests"] * 1e6
+            rounds[name].append(result)
+            rate = f"{result['rps'] * 1000:10.0f} subjects/s" if name in ("batch", "unknown") else (
+                f"{result['rps']:10.0f} req/s     ")  # fmt: skip
+            print(
+                f"{number} {label} {rate}  p50 {result['p50_ms']:7.2f} ms  "
+                f"p99 {result['p99_ms']:7.2f} ms  server CPU {result['server_cpu_us']:6.0f} us"
+            )
+    figures = ("rps", "p50_ms", "p99_ms", "server_cpu_us")
+    out: dict[str, Any] = {
+        name: {f: statistics.median(r[f] for r in results) for f in figures}
+        for name, results in rounds.items()
+    }
+    pairs = list(zip(rounds["noop"], rounds["check"], strict=True))
+    out["ratio"] = statistics.median(c["rps"] / n["rps"] for n, c in pairs)
+    out["cpu_ratio"] = statistics.median(n["server_cpu_us"] / c["server_cpu_us"] for n, c in pairs)
+    out["errors"] = sum(r["errors"] for results in rounds.values() for r in results)
     return out
 
 
@@ -338,7 +357,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--persons", type=int, default=200_000)
     parser.add_argument("--listed-share", type=float, default=0.05)
-    parser.add_argument("--seconds", type=float, default=8.0, help="per phase")
+    parser.add_argument("--seconds", type=float, default=5.0, help="per phase and round")
+    parser.add_argument("--rounds", type=int, default=3, help="figures are medians over rounds")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
@@ -353,7 +373,10 @@ def main() -> None:
             f"{store['decision_rows']} decisions ({time.perf_counter() - began:.1f} s)"
         )
         for workers in args.workers:
-            print(f"--- {workers} worker(s), {CONNECTIONS} connections, {args.seconds:g} s a phase")
+            print(
+                f"--- {workers} worker(s), {CONNECTIONS} connections, "
+                f"{args.rounds} rounds of {args.seconds:g} s a phase"
+            )
             port = free_port()
             server = start_server(url, port, workers)
             try:
@@ -377,16 +400,16 @@ def main() -> None:
                     "noop_p99_ms": round(noop["p99_ms"], 3),
                     "batch_subjects_per_s": round(phases["batch"]["rps"] * 1000),
                     "batch_unregistered_subjects_per_s": round(phases["unknown"]["rps"] * 1000),
-                    "ratio": round(check["rps"] / noop["rps"], 3),
+                    "ratio": round(phases["ratio"], 3),
                     "noop_server_cpu_us": round(noop["server_cpu_us"], 1),
                     "check_server_cpu_us": round(check["server_cpu_us"], 1),
                     "batch_server_cpu_us": round(phases["batch"]["server_cpu_us"], 1),
-                    "cpu_ratio": round(noop["server_cpu_us"] / check["server_cpu_us"], 3),
+                    "cpu_ratio": round(phases["cpu_ratio"], 3),
                     "index_bytes_per_listed_subject": (
                         round(index_bytes / listed_n, 1) if listed_n else None
                     ),
                     "listed_subjects": int(listed_n),
-                    "errors": sum(p["errors"] for p in phases.values()),
+                    "errors": phases["errors"],
                 }
             )
             print(
@@ -399,6 +422,7 @@ def main() -> None:
         "known_subjects": len(store["population"]),
         "connections": CONNECTIONS,
         "seconds_per_phase": args.seconds,
+        "rounds": args.rounds,
         "noop": "GET /v1/whoami: same middleware, fast path, key check, rate limit and audit",
         "runs": runs,
     }

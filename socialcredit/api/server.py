@@ -2,12 +2,15 @@
 
 With one worker the app is built here from ``settings``; with several, uvicorn imports
 ``app_from_environment`` in each worker process, so the settings travel as SOCIALCREDIT_*
-environment variables (the same ones ``Settings`` reads).
+environment variables (the same ones ``Settings`` reads). The HTTP parser and event loop are
+named (httptools, uvloop: both come with uvicorn[standard]) rather than left to "auto", so a
+missing one fails loudly instead of silently serving at a third of the rate with h11.
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -53,18 +56,18 @@ def serve(
 ) -> None:
     """Serve until interrupted (blocks)."""
     check_store(settings)
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": log_level,
+        "access_log": False,
+        "http": "httptools",
+        "loop": "uvloop",
+    }
     if workers <= 1:
-        uvicorn.run(
-            create_app(settings), host=host, port=port, log_level=log_level, access_log=False
-        )
+        uvicorn.run(create_app(settings), **options)
         return
     os.environ.update(_environment(settings))
     uvicorn.run(
-        "socialcredit.api.server:app_from_environment",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-        access_log=False,
+        "socialcredit.api.server:app_from_environment", factory=True, workers=workers, **options
     )

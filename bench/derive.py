@@ -21,6 +21,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -338,8 +339,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     settings = Settings()
-    workdir = tempfile.mkdtemp(prefix="socialcredit-bench-")
-    url = args.db or f"sqlite:///{Path(workdir) / 'bench.db'}"
+    workdir = None if args.db else tempfile.mkdtemp(prefix="socialcredit-bench-")
+    url = args.db or f"sqlite:///{Path(str(workdir)) / 'bench.db'}"
     backend = make_url(normalise_url(url)).get_backend_name()
     if args.reuse and args.db:
         built = existing_store(url)
@@ -384,10 +385,10 @@ def main() -> None:
         f"floor:  {base_seconds:.2f} s (GROUP BY subject_id over the same events, "
         f"written back); ratio {derive_seconds / base_seconds:.2f}x"
     )
-    if not args.keep and not args.db:
-        import shutil
-
+    if workdir and not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)
+    elif workdir:
+        print(f"store kept: {url}")
     print(
         json.dumps(
             {

@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import queue as queue_module
 import traceback
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -51,7 +52,12 @@ def run_in_child(func: Callable[..., Any], *args: Any, progress: Callable[[str],
     ctx = _context()
     outbox = ctx.Queue()
     child = ctx.Process(target=_child, args=(outbox, func, args), daemon=True)
-    child.start()
+    with warnings.catch_warnings():
+        # Python 3.12+ warns when forking a process that has threads (DuckDB's pool counts).
+        # The child only opens fresh DuckDB and SQLite connections and takes no lock the
+        # parent's threads could be holding.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        child.start()
     try:
         while True:
             try:

@@ -53,11 +53,19 @@ def print_json(data: Any) -> None:
 @contextmanager
 def reported_errors() -> Iterator[None]:
     """Turn the error tree into a one-line message and a non-zero exit; never a traceback."""
+    import sqlalchemy.exc
+
     try:
         yield
     except SocialCreditError as exc:
         console.print(f"[bold red]error[/] ({exc.code}): {exc.message}", highlight=False)
         raise typer.Exit(code=2 if exc.status < 500 else 1) from exc
+    except sqlalchemy.exc.OperationalError as exc:  # unreachable store, bad credentials, locked
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        console.print(
+            f"[bold red]error[/] (store_error): cannot use the store: {reason}", highlight=False
+        )
+        raise typer.Exit(code=1) from exc
 
 
 def command(app: typer.Typer, name: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from socialcredit.cli.common import DbOption, JsonOption, command, console, print_json, settings_for
 from socialcredit.cli.ingest import BarProgress
-from socialcredit.demo import DemoSummary, run_demo
+
+if TYPE_CHECKING:
+    from socialcredit.demo import DemoSummary
 
 
 def demo(
@@ -31,6 +33,8 @@ def demo(
     json_out: JsonOption = False,
 ) -> None:
     """Synthesise a country, ingest every furnisher file, derive, summarise (and serve)."""
+    from socialcredit.demo import run_demo
+
     out.mkdir(parents=True, exist_ok=True)
     settings = settings_for(db or f"sqlite:///{out / 'socialcredit.db'}")
     summary = run_demo(

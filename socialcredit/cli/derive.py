@@ -20,10 +20,7 @@ from socialcredit.cli.common import (
     print_json,
     settings_for,
 )
-from socialcredit.derive.run import derive as run_derive
 from socialcredit.errors import StoreError
-from socialcredit.services import check as check_service
-from socialcredit.services import report as report_service
 from socialcredit.store.engine import make_engine
 
 
@@ -48,6 +45,8 @@ def derive(
     json_out: JsonOption = False,
 ) -> None:
     """Compute record states, ratings, list entries and decisions into the store."""
+    from socialcredit.derive.run import derive as run_derive
+
     settings = settings_for(db)
     with store_errors():
         result = run_derive(
@@ -162,6 +161,8 @@ def report(
 ) -> None:
     """A subject's records, ratings, list entries and measures (stored, or replayed --as-of)."""
     with store_errors():
+        from socialcredit.services import report as report_service
+
         data = report_service.report(
             settings_for(db), subject_id, as_of=as_of.date() if as_of else None
         )
@@ -178,6 +179,8 @@ def check(
     json_out: JsonOption = False,
 ) -> None:
     """Is the subject restricted from (or granted) the measure today?"""
+    from socialcredit.services import check as check_service
+
     engine = make_engine(settings_for(db).db)
     try:
         with store_errors():

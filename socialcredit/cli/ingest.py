@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import (
@@ -17,9 +17,9 @@ from rich.progress import (
 from rich.table import Table
 
 from socialcredit.cli.common import DbOption, JsonOption, command, console, print_json, settings_for
-from socialcredit.ingest import quarantine, review
-from socialcredit.ingest.pipeline import ingest_files
-from socialcredit.ingest.summary import RunSummary
+
+if TYPE_CHECKING:
+    from socialcredit.ingest.summary import RunSummary
 from socialcredit.store.engine import make_engine
 
 review_app = typer.Typer(help="The identity review queue: rows held for a missing or bad ID.")
@@ -70,6 +70,8 @@ def ingest(
     engine = make_engine(settings.db)
     progress = BarProgress()
     try:
+        from socialcredit.ingest.pipeline import ingest_files
+
         summary = ingest_files(
             engine,
             files,
@@ -130,6 +132,8 @@ def review_list(
     """Rows held for their identifier, with same-name candidate subjects."""
     engine = make_engine(settings_for(db).db)
     try:
+        from socialcredit.ingest import review
+
         rows = review.list_reviews(engine, status or None)
     finally:
         engine.dispose()
@@ -168,6 +172,8 @@ def review_resolve(
     """Append the held row as an event about SUBJECT (re-validated; refused if it would fail)."""
     engine = make_engine(settings_for(db).db)
     try:
+        from socialcredit.ingest import review
+
         result = review.resolve(engine, review_id, subject, by=by)
     finally:
         engine.dispose()
@@ -190,6 +196,8 @@ def review_reject(
     """Close a review without an event; the row stays in the quarantine."""
     engine = make_engine(settings_for(db).db)
     try:
+        from socialcredit.ingest import review
+
         result = review.reject(engine, review_id, by=by, reason=reason)
     finally:
         engine.dispose()
@@ -215,6 +223,8 @@ def quarantine_export(
     """Write the rejection report: file, row, field, value, reason_code, reason."""
     engine = make_engine(settings_for(db).db)
     try:
+        from socialcredit.ingest import quarantine
+
         count = quarantine.export_csv(engine, out, batch_id=batch)
     finally:
         engine.dispose()

@@ -106,6 +106,7 @@ events = Table(
     Column("recorded_at", DateTime(timezone=True), nullable=False),
     Index("ix_events_record", "furnisher", "record_id"),
     Index("ix_events_subject", "subject_id"),
+    Index("ix_events_legal_rep", "legal_rep_id"),  # which organisations a person represents
 )
 
 quarantine = Table(

@@ -249,6 +249,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("event_key", name=op.f("uq_events_event_key")),
     )
     with op.batch_alter_table("events", schema=None) as batch_op:
+        batch_op.create_index("ix_events_legal_rep", ["legal_rep_id"], unique=False)
         batch_op.create_index("ix_events_record", ["furnisher", "record_id"], unique=False)
         batch_op.create_index("ix_events_subject", ["subject_id"], unique=False)
 
@@ -349,6 +350,7 @@ def downgrade() -> None:
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.drop_index("ix_events_subject")
         batch_op.drop_index("ix_events_record")
+        batch_op.drop_index("ix_events_legal_rep")
 
     op.drop_table("events")
     with op.batch_alter_table("subjects", schema=None) as batch_op:

@@ -1,1 +1,0 @@
-"""socialcredit.domain"""

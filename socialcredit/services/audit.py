@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlalchemy import Engine, insert, select
@@ -67,7 +67,9 @@ class AuditWriter:
             batch, self._pending = self._pending, []
         if batch:
             with self._engine.begin() as conn:
-                conn.execute(insert(audit_log), [asdict(r) for r in batch])
+                # a shallow dict per record: dataclasses.asdict deep-copies (~30 µs a record)
+                names = [f.name for f in fields(AuditRecord)]
+                conn.execute(insert(audit_log), [{n: getattr(r, n) for n in names} for r in batch])
         return len(batch)
 
     def _run(self) -> None:

@@ -111,25 +111,7 @@ def _fresh_postgres(url: str) -> None:
     admin.dispose()
 
 
-EVENT_COLUMNS = (
-    "seq",
-    "event_key",
-    "batch_id",
-    "furnisher",
-    "record_id",
-    "action",
-    "subject_id",
-    "subject_name",
-    "category",
-    "decided_on",
-    "document_no",
-    "amount_fen",
-    "ground",
-    "extension_months",
-    "legal_rep_id",
-    "note",
-    "recorded_at",
-)
+EVENT_COLUMNS = tuple(column.name for column in events.columns)
 SUBJECT_COLUMNS = ("subject_id", "scheme", "kind", "name", "birth_date", "first_seen")
 
 

@@ -111,6 +111,23 @@ def issue_keys(run: Callable[..., Any], db_url: str) -> dict[str, str]:
     return keys
 
 
+def market_furnisher_key(run: Callable[..., Any], db_url: str) -> str:
+    """A furnisher key for the market regulator (SAMR), issued through the CLI."""
+    result = run(
+        "keys",
+        "create",
+        "--role",
+        "furnisher",
+        "--name",
+        "SAMR",
+        "--furnisher",
+        "market",
+        "--db",
+        db_url,
+    )
+    return str(result.stdout.strip())
+
+
 # --- derived state written directly, for tests of the serving side alone ------------------------
 
 

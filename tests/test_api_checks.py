@@ -15,6 +15,7 @@ from api_harness import (  # noqa: F401
     SUBJECT,
     Api,
     api_fixture,
+    market_furnisher_key,
     org_id,
     person_id,
     publish_decisions,
@@ -83,18 +84,7 @@ def test_a_record_furnished_over_the_api_changes_the_check_within_2s(api: Api, r
 def test_index_agrees_with_the_check_service_including_legal_representatives(
     api: Api, run: Any
 ) -> None:
-    market_key = run(
-        "keys",
-        "create",
-        "--role",
-        "furnisher",
-        "--name",
-        "SAMR",
-        "--furnisher",
-        "market",
-        "--db",
-        api.db,
-    ).stdout.strip()
+    market_key = market_furnisher_key(run, api.db)
     api.keys["market"] = market_key
     registration = {
         "record_id": "REG-1",

@@ -10,6 +10,7 @@ from api_harness import (  # noqa: F401
     SUBJECT,
     Api,
     api_fixture,
+    market_furnisher_key,
     org_id,
     person_id,
     register_subjects,
@@ -139,18 +140,7 @@ def test_inquiry_by_purpose_is_recorded_and_shown_to_the_subject(api: Api, run: 
 
 def test_public_lists_show_masked_persons_and_named_organisations(api: Api, run: Any) -> None:
     person, company, boss = person_id(11), org_id(12), person_id(13)
-    market = run(
-        "keys",
-        "create",
-        "--role",
-        "furnisher",
-        "--name",
-        "SAMR",
-        "--furnisher",
-        "market",
-        "--db",
-        api.db,
-    ).stdout.strip()
+    market = market_furnisher_key(run, api.db)
     registration = row(
         "REG",
         company,

@@ -11,23 +11,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from socialcredit.ingest.columns import CANONICAL
+
 Rows = dict[str, NDArray[Any]]
 
-# The binding furnisher-file columns, in the order they are written.
-FIELDS: tuple[str, ...] = (
-    "record_id",
-    "subject_id",
-    "subject_name",
-    "category",
-    "decided_on",
-    "document_no",
-    "amount",
-    "action",
-    "note",
-    "ground",
-    "extension_months",
-    "legal_rep_id",
-)
+# The binding furnisher-file columns, in the order they are written: the format ingestion reads.
+FIELDS: tuple[str, ...] = CANONICAL
 # Bookkeeping: furnisher code, subject kind, subject index, locked (never followed up, never
 # re-sent as a duplicate), bad-row reason code ("" for good rows), duplicate flag, and the
 # serial of a good row (a duplicate keeps the serial of the row it repeats), and the day.

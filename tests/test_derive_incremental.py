@@ -212,4 +212,4 @@ def test_large_results_written_in_key_ranges_give_the_same_tables(
     monkeypatch.setattr(duckdb_write, "SPLIT_MIN_ROWS", 2)  # the forked worker inherits it
     run("derive", "--db", db_url, *as_of)
     assert _snapshot(db_url) == whole
-    assert len(whole["record_states"]) > 20
+    assert len(whole["ratings"]) > 8 and len(whole["list_entries"]) > 8

@@ -198,6 +198,8 @@ def list_entries(records: Table, policy: PolicyRelations, as_of: dt.date) -> Tab
         "furnisher",
         "record_id",
         "document_no",
+        "ground",
+        "amount_fen",
         start_on=listed.decided_on,
         end_on=end_on,
         basis=listed.list_basis,

@@ -30,6 +30,21 @@ def _stored_columns(table: Any) -> tuple[str, ...]:
 
 # Columns each derived table receives from the expressions (the rest are run constants).
 STORED: dict[str, tuple[str, ...]] = {t.name: _stored_columns(t) for t in tables.DERIVED_TABLES}
+# A record's state as ``report`` shows it.
+RECORD_COLUMNS = (
+    "furnisher",
+    "record_id",
+    "subject_id",
+    "category",
+    "decided_on",
+    "document_no",
+    "amount_fen",
+    "ground",
+    "status",
+    "status_on",
+    "publish_until",
+    "restorable_from",
+)
 PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     t.name: tuple(c.name for c in t.primary_key.columns) for t in tables.DERIVED_TABLES
 }
@@ -37,17 +52,17 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class Derived:
-    """Materialised results, keyed by the stored table they replace."""
+    """Materialised results. ``records`` (one state per record) is not stored: ``report``
+    computes it for one subject; the others replace the stored tables of their names."""
 
     subjects: Table
-    record_states: Table
+    records: Table
     ratings: Table
     list_entries: Table
     decisions: Table
 
     def by_table(self) -> dict[str, Table]:
         return {
-            "record_states": self.record_states,
             "ratings": self.ratings,
             "list_entries": self.list_entries,
             "decisions": self.decisions,
@@ -111,7 +126,7 @@ def derive_relations(
     )
     return Derived(
         subjects=people,
-        record_states=records.select(*STORED["record_states"]),
+        records=records.select(*RECORD_COLUMNS),
         ratings=ratings.select(*STORED["ratings"]),
         list_entries=entries.select(*STORED["list_entries"]),
         decisions=decisions.select(*STORED["decisions"]),

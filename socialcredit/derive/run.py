@@ -48,7 +48,6 @@ Mode = Literal["full", "incremental"]
 # Above this many touched subjects a full run is cheaper than slicing by index.
 INCREMENTAL_MAX_SUBJECTS = 20_000
 SOURCES = {
-    "record_states": "sc_records",
     "ratings": "sc_ratings",
     "list_entries": "sc_entries",
     "decisions": "sc_decisions",
@@ -129,7 +128,7 @@ def _counts(engine: DeriveEngine, derived: Derived) -> dict[str, Any]:
     per_list = engine.to_arrow(derived.list_entries.list_code.value_counts())
     return {
         "subjects": engine.count(derived.subjects),
-        "records": engine.count(derived.record_states),
+        "records": engine.count(derived.records),
         "ratings": engine.count(derived.ratings),
         "list_entries": engine.count(derived.list_entries),
         "decisions": engine.count(derived.decisions),
@@ -181,13 +180,15 @@ def _full(
 
 
 def _rows(duck: DeriveEngine, derived: Derived) -> dict[str, list[dict[str, Any]]]:
-    return {name: duck.to_arrow(rel).to_pylist() for name, rel in derived.by_table().items()}
+    relations = {**derived.by_table(), "records": derived.records}
+    return {name: duck.to_arrow(rel).to_pylist() for name, rel in relations.items()}
 
 
 def compute_slice(
     settings: Settings, piece: slices.Slice, policy: PolicyTables, as_of: dt.date
 ) -> dict[str, list[dict[str, Any]]]:
-    """Derive a slice in an in-memory engine; rows per stored table (no run constants)."""
+    """Derive a slice in an in-memory engine: rows per stored table (no run constants), and
+    the slice's record states under ``records``."""
     with DuckDBEngine(settings) as duck:
         derived = derive_relations(
             duck,
@@ -213,7 +214,7 @@ def _replace_slice(
     constants: Mapping[str, Any],
 ) -> None:
     touched = sorted(piece.subject_ids)
-    for name in ("record_states", "ratings", "list_entries"):
+    for name in ("ratings", "list_entries"):
         table = tables.metadata.tables[name]
         for clause in _in_chunks(table.c.subject_id, touched):
             conn.execute(delete(table).where(clause))
@@ -223,7 +224,8 @@ def _replace_slice(
     for holder_clause in _in_chunks(d.c.subject_id, holders):
         for source_clause in _in_chunks(d.c.source_subject_id, touched):
             conn.execute(delete(d).where(holder_clause, source_clause))
-    for name, data in rows.items():
+    for name in STORED:
+        data = rows[name]
         table = tables.metadata.tables[name]
         extra = {k: v for k, v in constants.items() if k in table.c}
         if data:
@@ -243,7 +245,9 @@ def _incremental(
     with engine.connect() as conn:
         piece = slices.load_slice(conn, touched)
     rows = (
-        compute_slice(settings, piece, policy, as_of) if touched else {name: [] for name in STORED}
+        compute_slice(settings, piece, policy, as_of)
+        if touched
+        else {name: [] for name in (*STORED, "records")}
     )
     constants = {"policy_version": policy.version, "as_of": as_of, "run_id": run_id}
     progress("writing to the store")
@@ -251,7 +255,7 @@ def _incremental(
         _replace_slice(conn, piece, rows, constants)
     return {
         "subjects": len(piece.subject_ids | piece.legal_reps_named()),
-        "records": len(rows["record_states"]),
+        "records": len(rows["records"]),
         "ratings": len(rows["ratings"]),
         "list_entries": len(rows["list_entries"]),
         "decisions": len(rows["decisions"]),

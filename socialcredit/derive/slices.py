@@ -97,8 +97,12 @@ def represented_orgs(conn: Connection, person_ids: Sequence[str]) -> set[str]:
     return found
 
 
-def load_slice(conn: Connection, subject_ids: Iterable[str]) -> Slice:
+def load_slice(
+    conn: Connection, subject_ids: Iterable[str], *, through_seq: int | None = None
+) -> Slice:
+    """These subjects' events (those up to ``through_seq``, when given) and subject rows."""
     ids = frozenset(subject_ids)
+    upto = [] if through_seq is None else [events.c.seq <= through_seq]
     event_rows: list[dict[str, object]] = []
     subject_rows: list[dict[str, object]] = []
     event_cols = [events.c[name] for name in EVENT_COLUMNS]
@@ -107,7 +111,7 @@ def load_slice(conn: Connection, subject_ids: Iterable[str]) -> Slice:
         event_rows.extend(
             dict(r)
             for r in conn.execute(
-                select(*event_cols).where(events.c.subject_id.in_(batch))
+                select(*event_cols).where(events.c.subject_id.in_(batch), *upto)
             ).mappings()
         )
         subject_rows.extend(

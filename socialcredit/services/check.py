@@ -58,7 +58,12 @@ def require_measure(policy: Policy, measure: str) -> None:
 
 def latest_run(conn: Connection) -> Any:
     return conn.execute(
-        select(derive_runs.c.run_id, derive_runs.c.as_of, derive_runs.c.policy_version)
+        select(
+            derive_runs.c.run_id,
+            derive_runs.c.as_of,
+            derive_runs.c.policy_version,
+            derive_runs.c.high_water_seq,
+        )
         .where(derive_runs.c.finished_at.is_not(None))
         .order_by(derive_runs.c.run_id.desc())
         .limit(1)

@@ -15,6 +15,7 @@ from socialcredit import ids
 from socialcredit.errors import UnknownSubject
 from socialcredit.policy.schema import Policy
 from socialcredit.services.report import stored_report
+from socialcredit.settings import Settings
 
 
 def _empty(subject_id: str, policy: Policy) -> dict[str, Any]:
@@ -41,9 +42,11 @@ def _empty(subject_id: str, policy: Policy) -> dict[str, Any]:
     }
 
 
-def own_report(engine: Engine, policy: Policy, subject_id: str) -> dict[str, Any]:
+def own_report(
+    settings: Settings, engine: Engine, policy: Policy, subject_id: str
+) -> dict[str, Any]:
     try:
-        report = stored_report(engine, subject_id)
+        report = stored_report(settings, engine, subject_id)
     except UnknownSubject:
         report = _empty(subject_id, policy)  # nothing furnished about you: an empty report
     kind = report["subject"].get("kind")

@@ -13,12 +13,12 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, or_, select
+from sqlalchemy import Engine, func, or_, select
 
 from socialcredit import ids
 from socialcredit.errors import NotFound
 from socialcredit.policy.schema import ListRule, Policy
-from socialcredit.store.tables import events, list_entries, record_states, subjects
+from socialcredit.store.tables import events, list_entries, subjects
 
 PAGE_SIZE = 50
 
@@ -100,7 +100,7 @@ def published_entries(
     """One page of a published list's entries in force, newest first."""
     rule = published_list(policy, code)
     fields = set(rule.publish_fields)
-    le, rs, sj = list_entries, record_states, subjects
+    le, sj = list_entries, subjects
     where = [le.c.list_code == code]
     if changed_since is not None:
         where.append(le.c.start_on >= changed_since)
@@ -124,11 +124,10 @@ def published_entries(
             le.c.document_no,
             sj.c.name,
             sj.c.kind,
-            rs.c.ground,
-            rs.c.amount_fen,
+            le.c.ground,
+            le.c.amount_fen,
         )
         .join(sj, sj.c.subject_id == le.c.subject_id)
-        .outerjoin(rs, and_(rs.c.furnisher == le.c.furnisher, rs.c.record_id == le.c.record_id))
         .where(*where)
     )
     with engine.connect() as conn:

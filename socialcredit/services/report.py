@@ -29,7 +29,6 @@ from socialcredit.store.tables import (
     list_entries,
     policy_versions,
     ratings,
-    record_states,
     subjects,
 )
 
@@ -117,7 +116,7 @@ def _assemble(
     return {
         "subject": subject,
         "source": source,
-        "records": _records(derived["record_states"], policy),
+        "records": _records(derived["records"], policy),
         "ratings": [
             {"rating": r["rating"], "score": r["score"], "band": r["band"], "reasons": r["reasons"]}
             for r in sorted(derived["ratings"], key=lambda r: r["rating"])
@@ -161,7 +160,20 @@ def _subject(conn: Connection, subject_id: str) -> dict[str, Any]:
     }
 
 
-def stored_report(engine: Engine, subject_id: str) -> dict[str, Any]:
+def _record_states(
+    conn: Connection, settings: Settings, subject_id: str, run: Any, policy: Policy
+) -> list[dict[str, Any]]:
+    """The subject's record states as the run saw them: its events up to the run's high-water
+    mark, through the same expressions, as of the run's date (record states are not stored)."""
+    if run is None:
+        return []
+    piece = slices.load_slice(conn, [subject_id], through_seq=run.high_water_seq)
+    if piece.events.num_rows == 0:
+        return []
+    return compute_slice(settings, piece, policy_tables(policy), run.as_of)["records"]
+
+
+def stored_report(settings: Settings, engine: Engine, subject_id: str) -> dict[str, Any]:
     """The report from the derived tables, as the last run left them."""
     with engine.connect() as conn:
         subject = _subject(conn, subject_id)
@@ -170,13 +182,15 @@ def stored_report(engine: Engine, subject_id: str) -> dict[str, Any]:
         if policy is None:
             policy = policy_in_force(engine, dt.date.today()).policy
         derived = {
-            name: _rows(conn, table, subject_id)
-            for name, table in (
-                ("record_states", record_states),
-                ("ratings", ratings),
-                ("list_entries", list_entries),
-                ("decisions", decisions),
-            )
+            "records": _record_states(conn, settings, subject_id, run, policy),
+            **{
+                name: _rows(conn, table, subject_id)
+                for name, table in (
+                    ("ratings", ratings),
+                    ("list_entries", list_entries),
+                    ("decisions", decisions),
+                )
+            },
         }
         source = {
             "mode": "stored",
@@ -216,7 +230,7 @@ def report(settings: Settings, raw_id: str, *, as_of: dt.date | None = None) -> 
     engine = make_engine(settings.db)
     try:
         if as_of is None:
-            return stored_report(engine, subject_id)
+            return stored_report(settings, engine, subject_id)
         return replay_report(settings, engine, subject_id, as_of)
     finally:
         engine.dispose()

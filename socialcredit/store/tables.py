@@ -4,8 +4,10 @@ Three groups:
 - system of record, append-only: ``events`` (the ledger), ``ingest_batches``, ``quarantine``,
   ``review_queue``, ``policy_versions``;
 - registry: ``subjects`` (one row per validated identifier, upserted by ingestion);
-- derived serving state, rewritten by ``derive``: ``record_states``, ``ratings``,
-  ``list_entries``, ``decisions``, with ``derive_runs`` recording every run.
+- derived serving state, rewritten by ``derive``: ``ratings``, ``list_entries``,
+  ``decisions``, with ``derive_runs`` recording every run. Record states are not stored: they
+  are one row per record, cheap to compute for one subject (``report``) and the most expensive
+  thing to write for all of them.
 
 Subjects are keyed by their normalised identifier (``subject_id``): a resident ID and a USCC
 never share a value once normalised and classified by ``socialcredit.ids``. Amounts are kept
@@ -154,25 +156,6 @@ derive_runs = Table(
     Column("seconds", Float),
 )
 
-record_states = Table(
-    "record_states",
-    metadata,
-    Column("furnisher", ID, primary_key=True),
-    Column("record_id", String(128), primary_key=True),
-    Column("subject_id", ID, nullable=False),
-    Column("category", String(64), nullable=False),
-    Column("decided_on", Date, nullable=False),
-    Column("document_no", String(128), nullable=False),
-    Column("amount_fen", BigInteger),
-    Column("ground", String(64)),
-    Column("status", String(16), nullable=False),  # active / expired / revoked / fulfilled
-    Column("status_on", Date),
-    Column("publish_until", Date),
-    Column("restorable_from", Date),
-    Column("run_id", Key, nullable=False),
-    Index("ix_record_states_subject", "subject_id"),
-)
-
 ratings = Table(
     "ratings",
     metadata,
@@ -197,6 +180,8 @@ list_entries = Table(
     Column("end_on", Date),  # None: no fixed term (until a removal condition)
     Column("basis", Text, nullable=False),
     Column("document_no", String(128), nullable=False),
+    Column("ground", String(64)),  # the record's ground (as amended), shown when published
+    Column("amount_fen", BigInteger),  # the record's amount (as amended)
     Column("policy_version", String(64), nullable=False),
     Column("as_of", Date, nullable=False),
     Column("run_id", Key, nullable=False),
@@ -279,7 +264,7 @@ audit_log = Table(
 )
 
 # Columns of the derived tables in order, for engines that write them set-wise.
-DERIVED_TABLES = (record_states, ratings, list_entries, decisions)
+DERIVED_TABLES = (ratings, list_entries, decisions)
 
 __all__ = [
     "DERIVED_TABLES",
@@ -296,7 +281,6 @@ __all__ = [
     "policy_versions",
     "quarantine",
     "ratings",
-    "record_states",
     "review_queue",
     "subjects",
 ]

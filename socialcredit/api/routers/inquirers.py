@@ -44,7 +44,7 @@ def report(
     inquiries.require_permission(
         state.engine, subject_id=normalised, inquirer=key.name, purpose=purpose
     )
-    full = stored_report(state.engine, normalised)
+    full = stored_report(state.settings, state.engine, normalised)
     shown, summary = inquiries.disclose(full, purpose, policy, dt.date.today())
     inquiry_id = inquiries.record_inquiry(
         state.engine,

@@ -69,4 +69,4 @@ def change_consent(request: Request, body: ConsentChange, key: Me, state: State)
     "how they are computed, lists, measures, restoration dates",
 )
 def my_report(request: Request, key: Me, state: State) -> dict[str, Any]:
-    return own_report(state.engine, state.require_policy(), _subject(request, key))
+    return own_report(state.settings, state.engine, state.require_policy(), _subject(request, key))

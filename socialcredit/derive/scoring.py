@@ -41,32 +41,39 @@ def rating_subjects(subjects: Table, policy: PolicyRelations) -> Table:
     )
 
 
-def rating_contributions(records: Table, policy: PolicyRelations, as_of: dt.date) -> Table:
-    """Each active record's points under each rating, after decay (truncated toward zero)."""
-    day = day_literal(as_of)
+def _scored_records(records: Table, policy: PolicyRelations) -> Table:
+    """Active records of the categories each rating scores, with the category's points."""
     active = records.filter(records.status == "active")
     points = policy.rating_points
-    scored = active.join(
+    return active.join(
         points, [active.category == points.category, active.kind == points.subject_kind]
     )
+
+
+def rating_contributions(records: Table, policy: PolicyRelations, as_of: dt.date) -> Table:
+    """Each active record's non-zero points under each rating, after decay (truncated toward
+    zero). A record older than the last decay step, or whose points truncate to zero, adds
+    nothing and is left out here: most of a large ledger is old, and this keeps it out of the
+    aggregations that follow."""
+    day = day_literal(as_of)
+    scored = _scored_records(records, policy)
     aged = scored.mutate(age=day.delta(scored.decided_on, unit="day"))
     decay = policy.rating_decay
-    stepped = aged.left_join(
+    stepped = aged.join(
         decay,
         [aged.rating == decay.rating, aged.age >= decay.from_days, aged.age < decay.until_days],
     )
-    weighted = stepped.points * ibis.coalesce(stepped.percent, 0)
-    return stepped.select(
+    contributions = stepped.select(
         "subject_id",
         "rating",
         "category",
         "points",
         "cap",
-        "direct_band",
         "decided_on",
         record=record_key(stepped),
-        contribution=trunc_div(weighted, 100),
+        contribution=trunc_div(stepped.points * stepped.percent, 100),
     )
+    return contributions.filter(contributions.contribution != 0)
 
 
 def _category_totals(contributions: Table) -> Table:
@@ -74,7 +81,7 @@ def _category_totals(contributions: Table) -> Table:
     totals = c.group_by("subject_id", "rating", "category", "points", "cap").agg(
         total=c.contribution.sum(),
         # Sorted by key: cheaper than an ordered aggregate, and just as deterministic.
-        records=c.record.collect(where=c.contribution != 0).sort(),
+        records=c.record.collect().sort(),
     )
     capped = ibis.cases(
         (totals.cap.isnull(), totals.total),
@@ -84,10 +91,18 @@ def _category_totals(contributions: Table) -> Table:
     return totals.mutate(capped=capped.cast("int64"))
 
 
-def _direct_bands(contributions: Table, policy: PolicyRelations) -> Table:
-    """The band forced by active records of direct-band categories (the lowest such band)."""
+def _direct_bands(records: Table, policy: PolicyRelations) -> Table:
+    """The band forced by active records of direct-band categories (the lowest such band),
+    whatever their age or points."""
     bands = policy.rating_bands
-    forcing = contributions.filter(contributions.direct_band.notnull())
+    # Joined from the direct-band categories outward (not from ``_scored_records``): a shared
+    # subexpression would make engines materialise every scored record once more.
+    points = policy.rating_points.filter(policy.rating_points.direct_band.notnull())
+    active = records.filter(records.status == "active")
+    forcing = active.join(
+        points, [active.category == points.category, active.kind == points.subject_kind]
+    )
+    forcing = forcing.select("subject_id", "rating", "direct_band", record=record_key(forcing))
     forcing = forcing.join(
         bands, [forcing.rating == bands.rating, forcing.direct_band == bands.band]
     )
@@ -197,7 +212,7 @@ def ratings(records: Table, subjects: Table, policy: PolicyRelations, as_of: dt.
             bands.band_below.isnull() | (scored.score < bands.band_below),
         ],
     )
-    direct = _direct_bands(contributions, policy)
+    direct = _direct_bands(records, policy)
     regs = _registrations(records, pairs)
     banded = banded.left_join(
         direct, [banded.subject_id == direct.d_subject_id, banded.rating == direct.d_rating]

@@ -28,6 +28,7 @@ from socialcredit.ingest.records import Candidates
 from socialcredit.store.ledger import filings, record_history
 
 Mask = NDArray[np.bool_]
+TEXT, KEYS = pa.string(), pa.binary()  # record IDs and codes; event keys
 
 
 @dataclass(frozen=True)
@@ -44,18 +45,18 @@ class Judged:
         return np.asarray(self.code.astype(bool))
 
 
-def _group_ids(values: NDArray[Any]) -> NDArray[np.int64]:
+def _group_ids(values: NDArray[Any], kind: pa.DataType = TEXT) -> NDArray[np.int64]:
     """Dense group numbers of equal values (hash-based, in Arrow)."""
-    indices = pc.dictionary_encode(pa.array(values.tolist(), type=pa.string())).indices
+    indices = pc.dictionary_encode(pa.array(values.tolist(), type=kind)).indices
     return np.asarray(indices.to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
-def _member(values: NDArray[Any], of: set[str]) -> Mask:
+def _member(values: NDArray[Any], of: set[Any], kind: pa.DataType = TEXT) -> Mask:
     if not of:
         return np.zeros(len(values), dtype=bool)
     found = pc.is_in(
-        pa.array(values.tolist(), type=pa.string()),
-        value_set=pa.array(sorted(of), type=pa.string()),
+        pa.array(values.tolist(), type=kind),
+        value_set=pa.array(sorted(of), type=kind),
     )
     return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
 
@@ -80,10 +81,10 @@ def judge(conn: Connection, furnisher: str, cand: Candidates) -> Judged:
         empty = np.zeros(0, dtype=bool)
         return Judged(empty, empty, code, message)
 
-    key_ids = _group_ids(keys)
+    key_ids = _group_ids(keys, KEYS)
     record_codes = _group_ids(record_ids)
     history = record_history(conn, furnisher, list(set(record_ids.tolist())))
-    in_ledger = _member(keys, {row.event_key for row in history})
+    in_ledger = _member(keys, {bytes(row.event_key) for row in history}, KEYS)
     first_copy = _first_of(key_ids, np.ones(n, dtype=bool))
     judged = first_copy & ~in_ledger  # later copies take the verdict of their first copy
 

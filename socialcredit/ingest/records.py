@@ -56,7 +56,7 @@ def candidates(checked: Checked, row_no: NDArray[np.int64], furnisher: str) -> C
     return Candidates(positions, row_no[positions], fields)
 
 
-def _keys(checked: Checked, positions: NDArray[np.intp], furnisher: str) -> list[str]:
+def _keys(checked: Checked, positions: NDArray[np.intp], furnisher: str) -> list[bytes]:
     """``ledger.event_key`` of the rows at ``positions``, the texts joined in Arrow."""
     if not len(positions):
         return []

@@ -1,7 +1,11 @@
 """The append-only ledger: events in, never updated or deleted; re-sending an event is a no-op.
 
-An event's identity is the sha256 of its content (``event_key``), so the same row furnished twice
-(the same file ingested again, a retried API call) is recognised and counted as a duplicate.
+An event's identity (``event_key``) is the first 16 bytes of the sha256 of its content, so the
+same row furnished twice (the same file ingested again, a retried API call) is recognised and
+counted as a duplicate. The content includes the furnisher and the record, and the store keeps
+``(furnisher, record_id, event_key)`` unique: duplicates are found through the record index that
+the ledger rules read anyway, and no index of random keys slows the appends. 128 bits among the
+events of one record leave no practical room for two contents to share a key.
 
 Writes take a bulk path on the connection's own transaction: ``executemany`` of tuples on the
 DB-API connection for SQLite, ``COPY ... FROM STDIN`` for PostgreSQL. Look-ups take all their
@@ -41,6 +45,7 @@ EVENT_FIELDS = (
     "note",
 )
 SEPARATOR = "\x1f"
+KEY_BYTES = 16
 
 
 def key_text(value: Any) -> str:
@@ -50,15 +55,15 @@ def key_text(value: Any) -> str:
     return value.isoformat() if isinstance(value, dt.date) else str(value)
 
 
-def event_key(row: Mapping[str, Any]) -> str:
+def event_key(row: Mapping[str, Any]) -> bytes:
     parts = [key_text(row.get(name)) for name in EVENT_FIELDS]
-    return hashlib.sha256(SEPARATOR.join(parts).encode()).hexdigest()
+    return hashlib.sha256(SEPARATOR.join(parts).encode()).digest()[:KEY_BYTES]
 
 
-def keys_of_joined(joined: Iterable[bytes]) -> list[str]:
+def keys_of_joined(joined: Iterable[bytes]) -> list[bytes]:
     """Event keys of field texts already joined with ``SEPARATOR`` and UTF-8 encoded."""
     sha = hashlib.sha256
-    return [sha(b).hexdigest() for b in joined]
+    return [sha(b).digest()[:KEY_BYTES] for b in joined]
 
 
 @dataclass(frozen=True)
@@ -114,11 +119,6 @@ def rows_matching(
     yield from conn.execute(statement, {"values": json.dumps(list(values)), **params})
 
 
-def existing_keys(conn: Connection, keys: Sequence[str]) -> set[str]:
-    """The subset of ``keys`` already in the ledger."""
-    return {row[0] for row in rows_matching(conn, events, "event_key", keys, ["event_key"])}
-
-
 HISTORY_COLUMNS = (
     "seq",
     "event_key",
@@ -137,6 +137,18 @@ def record_history(conn: Connection, furnisher: str, record_ids: Sequence[str]) 
         conn, events, "record_id", record_ids, HISTORY_COLUMNS, furnisher=furnisher
     )
     return sorted(found, key=lambda row: row.seq)
+
+
+def existing_keys(conn: Connection, rows: Iterable[Mapping[str, Any]]) -> set[bytes]:
+    """The keys of the events already in the ledger for the records of ``rows``."""
+    by_furnisher: dict[str, set[str]] = {}
+    for row in rows:
+        by_furnisher.setdefault(row["furnisher"], set()).add(row["record_id"])
+    return {
+        row.event_key
+        for furnisher, record_ids in by_furnisher.items()
+        for row in record_history(conn, furnisher, sorted(record_ids))
+    }
 
 
 def filings(history: Iterable[Any]) -> dict[str, FiledRecord]:
@@ -237,8 +249,8 @@ def append_events(
     if not rows:
         return AppendResult(0, 0)
     keys = [r.get("event_key") or event_key(r) for r in rows]
-    skip = existing_keys(conn, sorted(set(keys)))
-    fresh: list[tuple[str, Mapping[str, Any]]] = []
+    skip = existing_keys(conn, rows)
+    fresh: list[tuple[bytes, Mapping[str, Any]]] = []
     for key, row in zip(keys, rows, strict=True):
         if key not in skip:
             skip.add(key)

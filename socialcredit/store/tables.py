@@ -26,6 +26,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -90,7 +91,10 @@ events = Table(
     "events",
     metadata,
     Column("seq", Key, primary_key=True, autoincrement=True),
-    Column("event_key", String(64), nullable=False, unique=True),  # sha256 of the event content
+    # The event's identity: the first 16 bytes of the sha256 of its content (store.ledger). It
+    # is unique with the record it belongs to, so the record index enforces idempotency and no
+    # index of random keys of its own is kept.
+    Column("event_key", LargeBinary(16), nullable=False),
     Column("batch_id", Key, ForeignKey("ingest_batches.batch_id"), nullable=False),
     Column("furnisher", ID, nullable=False),
     Column("record_id", String(128), nullable=False),
@@ -106,7 +110,7 @@ events = Table(
     Column("legal_rep_id", ID),
     Column("note", Text),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
-    Index("ix_events_record", "furnisher", "record_id"),
+    Index("ix_events_record", "furnisher", "record_id", "event_key", unique=True),
     Index("ix_events_subject", "subject_id"),
     Index("ix_events_legal_rep", "legal_rep_id"),  # which organisations a person represents
 )

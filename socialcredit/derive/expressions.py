@@ -97,37 +97,25 @@ def record_states(
 ) -> Table:
     """One row per (furnisher, record_id) filed on or before ``as_of``, with its status then.
 
-    ``changes`` is ``record_changes(events, as_of)``. The result carries more than the stored
-    ``record_states`` (kind, legal_rep_id, extension, polarity, the filing's seq), which later
-    stages use.
+    ``changes`` is ``record_changes(events, as_of)``. Lean on purpose: the subject's kind, the
+    category, the dates and the status, which every later stage needs. The amendable fields and
+    the dates a report shows come from ``with_details`` for the records that need them (list
+    entries, legal representatives, one subject's report): carrying them for every record of a
+    large ledger cost more than all the later stages together.
     """
     day = day_literal(as_of)
     known = events.filter((events.decided_on <= day) & (events.action == "file"))
     files = known.select(
-        "furnisher",
-        "record_id",
-        "subject_id",
-        "category",
-        "decided_on",
-        file_seq=known.seq,
-        **{f"filed_{name}": known[name] for name in AMENDABLE},
+        "furnisher", "record_id", "subject_id", "category", "decided_on", file_seq=known.seq
     )
     people = subjects.select(
         s_subject_id=subjects.subject_id, kind=subjects.kind, birth_date=subjects.birth_date
     )
-    joined = (
+    ends = changes.select("c_furnisher", "c_record_id", "revoked_on", "fulfilled_on")
+    rec = (
         files.left_join(people, files.subject_id == people.s_subject_id)
         .join(policy.categories, _.category == policy.categories.category)
-        .left_join(
-            changes, [_.furnisher == changes.c_furnisher, _.record_id == changes.c_record_id]
-        )
-    )
-    rec = joined.mutate(
-        publish_until=_plus_days(joined.decided_on, joined.publication_max_days),
-        **{
-            name: ibis.coalesce(joined[f"amended_{name}"], joined[f"filed_{name}"])
-            for name in AMENDABLE
-        },
+        .left_join(ends, [_.furnisher == ends.c_furnisher, _.record_id == ends.c_record_id])
     )
     # Defence in depth: a record about a subject under the category's minimum age never counts.
     old_enough = (
@@ -139,18 +127,8 @@ def record_states(
     status = ibis.cases(
         (rec.revoked_on.notnull(), "revoked"),
         (rec.fulfilled_on.notnull(), "fulfilled"),
-        (rec.publish_until <= day, "expired"),
+        (_plus_days(rec.decided_on, rec.publication_max_days) <= day, "expired"),
         else_="active",
-    )
-    status_on = ibis.cases(
-        (rec.revoked_on.notnull(), rec.revoked_on),
-        (rec.fulfilled_on.notnull(), rec.fulfilled_on),
-        (rec.publish_until <= day, rec.publish_until),
-        else_=rec.decided_on,
-    )
-    restorable_from = ibis.cases(
-        (rec.polarity == "negative", _plus_days(rec.decided_on, rec.publication_min_days)),
-        else_=ibis.null("date"),
     )
     return rec.select(
         "furnisher",
@@ -158,26 +136,69 @@ def record_states(
         "subject_id",
         "kind",
         "category",
-        "polarity",
         "decided_on",
         "file_seq",
-        *AMENDABLE,
         "carries_legal_rep",
-        "publish_until",
         status=status,
-        status_on=status_on,
-        restorable_from=restorable_from,
     )
 
 
-def list_entries(records: Table, policy: PolicyRelations, as_of: dt.date) -> Table:
+def with_details(records: Table, events: Table, changes: Table, policy: PolicyRelations) -> Table:
+    """``records`` (any subset of ``record_states``) with the amendable fields as amended, the
+    category's polarity, and the dates a report shows: status date, publish-until and (for
+    adverse records) restorable-from."""
+    filed = events.select(d_seq=events.seq, **{f"filed_{name}": events[name] for name in AMENDABLE})
+    categories = policy.categories.select(
+        p_category=policy.categories.category,
+        polarity=policy.categories.polarity,
+        publication_min_days=policy.categories.publication_min_days,
+        publication_max_days=policy.categories.publication_max_days,
+    )
+    joined = (
+        records.join(filed, records.file_seq == filed.d_seq)
+        .join(categories, _.category == categories.p_category)
+        .left_join(
+            changes, [_.furnisher == changes.c_furnisher, _.record_id == changes.c_record_id]
+        )
+    )
+    publish_until = _plus_days(joined.decided_on, joined.publication_max_days)
+    status_on = ibis.cases(
+        (joined.status == "revoked", joined.revoked_on),
+        (joined.status == "fulfilled", joined.fulfilled_on),
+        (joined.status == "expired", publish_until),
+        else_=joined.decided_on,
+    )
+    restorable_from = ibis.cases(
+        (joined.polarity == "negative", _plus_days(joined.decided_on, joined.publication_min_days)),
+        else_=ibis.null("date"),
+    )
+    # ``view()`` closes the join chain: joining more to it would otherwise extend the chain,
+    # and Ibis refuses predicates on the columns computed from several of its tables.
+    return joined.select(
+        *records.columns,
+        "polarity",
+        **{
+            name: ibis.coalesce(joined[f"amended_{name}"], joined[f"filed_{name}"])
+            for name in AMENDABLE
+        },
+        publish_until=publish_until,
+        status_on=status_on,
+        restorable_from=restorable_from,
+    ).view()
+
+
+def list_entries(
+    records: Table, events: Table, changes: Table, policy: PolicyRelations, as_of: dt.date
+) -> Table:
     """Entries of every list in force at ``as_of``, one per (list, record)."""
     day = day_literal(as_of)
     active = records.filter(records.status == "active")
     targets, rules, grounds = policy.list_targets, policy.list_rules, policy.list_no_term_grounds
-    listed = active.join(
+    listable = active.join(
         targets, [active.category == targets.category, active.kind == targets.subject_kind]
-    ).join(rules, _.list_code == rules.list_code)
+    ).select(*active.columns, "list_code")
+    detailed = with_details(listable, events, changes, policy)
+    listed = detailed.join(rules, detailed.list_code == rules.list_code)
     grounds = grounds.select(g_list_code=grounds.list_code, g_ground=grounds.ground)
     listed = listed.left_join(
         grounds, [listed.list_code == grounds.g_list_code, listed.ground == grounds.g_ground]
@@ -209,14 +230,15 @@ def list_entries(records: Table, policy: PolicyRelations, as_of: dt.date) -> Tab
     )
 
 
-def legal_representatives(records: Table) -> Table:
+def legal_representatives(
+    records: Table, events: Table, changes: Table, policy: PolicyRelations
+) -> Table:
     """Each organisation's legal representative: from its latest active registration record."""
     regs = records.filter(
-        (records.status == "active")
-        & records.carries_legal_rep
-        & records.legal_rep_id.notnull()
-        & (records.kind == "org")
+        (records.status == "active") & records.carries_legal_rep & (records.kind == "org")
     )
+    regs = with_details(regs, events, changes, policy)
+    regs = regs.filter(regs.legal_rep_id.notnull())
     latest = regs.mutate(
         rep_rank=ibis.row_number().over(
             group_by=regs.subject_id, order_by=[regs.decided_on.desc(), regs.file_seq.desc()]

@@ -56,6 +56,7 @@ class Derived:
     computes it for one subject; the others replace the stored tables of their names."""
 
     subjects: Table
+    states: Table  # the lean record states every stage reads (materialised)
     records: Table
     ratings: Table
     list_entries: Table
@@ -112,13 +113,15 @@ def derive_relations(
         engine, "sc_records", key, lambda: x.record_states(known, changes, people, rel, as_of)
     )
     progress("list entries")
-    entries = _stage(engine, "sc_entries", key, lambda: x.list_entries(records, rel, as_of))
+    entries = _stage(
+        engine, "sc_entries", key, lambda: x.list_entries(records, known, changes, rel, as_of)
+    )
     progress("decisions")
     decisions = _stage(
         engine,
         "sc_decisions",
         key,
-        lambda: x.decisions(entries, x.legal_representatives(records), rel),
+        lambda: x.decisions(entries, x.legal_representatives(records, known, changes, rel), rel),
     )
     progress("ratings")
     ratings = _stage(
@@ -126,7 +129,8 @@ def derive_relations(
     )
     return Derived(
         subjects=people,
-        records=records.select(*RECORD_COLUMNS),
+        states=records,
+        records=x.with_details(records, known, changes, rel).select(*RECORD_COLUMNS),
         ratings=ratings.select(*STORED["ratings"]),
         list_entries=entries.select(*STORED["list_entries"]),
         decisions=decisions.select(*STORED["decisions"]),

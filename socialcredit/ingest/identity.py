@@ -2,6 +2,11 @@
 
 An ``IdentityBook`` keeps the outcome of every distinct value seen during a run as arrays, so a
 subject that recurs in later chunks costs a dictionary look-up, not another check.
+
+New values that are plainly valid resident IDs (18 ASCII characters, a real birth date in range,
+the GB 11643 check character, an existing area code) are recognised with numpy in one pass: most
+of a furnisher's file, at a fraction of ``ids.check``'s cost per value. Every other value goes
+through ``ids.check``, which owns the reasons; for a plain valid ID both give the same outcome.
 """
 
 from __future__ import annotations
@@ -81,9 +86,7 @@ class IdentityBook:
                 new = [v for v in values if v]
             start = len(known)
             known.update((v, start + i) for i, v in enumerate(new))
-            facts = zip(*(_facts(ids.check(v, today=self.today)) for v in new), strict=True)
-            for field, column in zip(FIELDS, facts, strict=True):
-                grown = np.array(column, dtype=DTYPES.get(field, object))
+            for field, grown in _check_all(new, self.today).items():
                 self.columns[field] = np.concatenate([self.columns[field], grown])
             numbers = [known[v] for v in values]
         return np.array(numbers, dtype=np.int64)
@@ -97,3 +100,62 @@ class IdentityBook:
         ]
         picked = {field: self.columns[field][rows] for field in FIELDS}
         return Identities(given=rows != 0, **picked)
+
+
+RIC_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2], dtype=np.int64)
+RIC_CHECK = np.frombuffer(b"10X98765432", dtype=np.uint8)
+PLAIN_RIC = r"^[0-9]{17}[0-9X]$"
+EARLIEST_BIRTH = np.datetime64("1880-01-01")  # as ids._EARLIEST_BIRTH
+
+
+def _check_all(values: list[str], today: dt.date) -> dict[str, NDArray[Any]]:
+    """The facts of ``ids.check`` for each value, as one array per field."""
+    plain, birth, male = _plain_resident_ids(values, today)
+    count = len(values)
+    out = {f: np.full(count, None, dtype=object) for f in FIELDS if f not in DTYPES}
+    out.update(valid=plain.copy(), legacy=np.zeros(count, dtype=bool), birth=birth)
+    out["normalised"][plain] = np.array(values, dtype=object)[plain]
+    out["scheme"][plain], out["kind"][plain] = "cn_ric", "person"
+    out["sex"][plain] = np.where(male, "M", "F")[plain]
+    rest = np.flatnonzero(~plain)
+    if len(rest):
+        facts = zip(*(_facts(ids.check(values[i], today=today)) for i in rest), strict=True)
+        for field, column in zip(FIELDS, facts, strict=True):
+            out[field][rest] = np.array(column, dtype=DTYPES.get(field, object))
+    return out
+
+
+def _plain_resident_ids(
+    values: list[str], today: dt.date
+) -> tuple[Mask, NDArray[np.datetime64], Mask]:
+    """(valid, birth date, male) for the values ``ids.check`` accepts as written."""
+    count = len(values)
+    plain = np.zeros(count, dtype=bool)
+    birth = np.full(count, np.datetime64("NaT"), dtype="datetime64[D]")
+    male = np.zeros(count, dtype=bool)
+    shaped = pc.match_substring_regex(pa.array(values, pa.string()), PLAIN_RIC)
+    where = np.flatnonzero(np.asarray(pc.fill_null(shaped, False).to_numpy(zero_copy_only=False)))
+    if not len(where):
+        return plain, birth, male
+    raw = "".join(values[i] for i in where).encode("ascii")
+    chars = np.frombuffer(raw, dtype=np.uint8).reshape(len(where), 18).astype(np.int64)
+    digits = chars - ord("0")
+
+    def number(start: int, stop: int) -> NDArray[np.int64]:
+        scale = 10 ** np.arange(stop - start - 1, -1, -1, dtype=np.int64)
+        return np.asarray(digits[:, start:stop] @ scale, dtype=np.int64)
+
+    year, month, day = number(6, 10), number(10, 12), number(12, 14)
+    months = ((year - 1970) * 12 + np.clip(month, 1, 12) - 1).astype("datetime64[M]")
+    born = months.astype("datetime64[D]") + (np.clip(day, 1, 31) - 1)
+    real = (month >= 1) & (month <= 12) & (day >= 1) & (born.astype("datetime64[M]") == months)
+    in_range = (born >= EARLIEST_BIRTH) & (born <= np.datetime64(today, "D"))
+    checks = RIC_CHECK[(digits[:, :17] @ RIC_WEIGHTS) % 11] == chars[:, 17]
+    areas = [values[i][:6] for i in where]
+    known = {code: ids.area_code_exists(code) for code in set(areas)}  # a few thousand codes
+    area_ok = np.array([known[code] for code in areas], dtype=bool)
+    good = real & in_range & checks & area_ok
+    plain[where[good]] = True
+    birth[where[good]] = born[good]
+    male[where[good]] = digits[good, 16] % 2 == 1
+    return plain, birth, male

@@ -71,6 +71,7 @@ class _Run:
         self.batch_id = batch_id
         self.today = today
         self.received_at = received_at
+        self.subjects_seen: set[str] = set()
 
     def chunk(self, prepared: Prepared, source: str, counts: Counts) -> None:
         chunk, checked, cand = prepared
@@ -87,6 +88,7 @@ class _Run:
             checked.subject_name,
             checked.identity,
             self.received_at,
+            self.subjects_seen,
         )
 
         rejected = _rejected(chunk, checked, cand, judged)

@@ -3,6 +3,9 @@
 The first name furnished is the registry's name; every furnished name stays in the events. The
 pinyin is computed once per new subject (and cached per name), for the review queue's
 same-sounding candidates. Birth date and sex come from a resident ID, the kind from its scheme.
+
+A run remembers the subjects it has registered or found in the registry (``seen``), so a subject
+that recurs in later chunks is not looked up in the store again.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from socialcredit.ingest.identity import Identities
 from socialcredit.store.ledger import bulk_insert, rows_matching, stored_timestamp
 from socialcredit.store.tables import subjects
 
+MAX_SEEN = 2_000_000  # subjects remembered per run before the memory starts afresh
 SUBJECT_COLUMNS = (
     "subject_id",
     "scheme",
@@ -51,16 +55,24 @@ def register(
     names: NDArray[Any],
     who: Identities,
     first_seen: dt.datetime,
+    seen: set[str] | None = None,
 ) -> int:
-    """Add the subjects of ``rows`` (chunk positions of accepted events) that are new."""
+    """Add the subjects of ``rows`` (chunk positions of accepted events) that are new; ``seen``
+    holds the subjects the run already knows are registered, and gains the ones of ``rows``."""
     if not len(rows):
         return 0
+    seen = set() if seen is None else seen
     groups = pc.dictionary_encode(pa.array(who.normalised[rows].tolist(), type=pa.string()))
     _, first = np.unique(np.asarray(groups.indices), return_index=True)
     firsts = rows[first]  # the first row of each distinct subject, in row order of its values
     candidates: list[str] = who.normalised[firsts].tolist()
-    known = known_subjects(conn, candidates)
-    fresh = firsts[[value not in known for value in candidates]]
+    unseen = [i for i, value in enumerate(candidates) if value not in seen]
+    asked = [candidates[i] for i in unseen]
+    known = known_subjects(conn, asked)
+    fresh = firsts[[unseen[i] for i, value in enumerate(asked) if value not in known]]
+    if len(seen) + len(asked) > MAX_SEEN:
+        seen.clear()
+    seen.update(asked)
     if not len(fresh):
         return 0
     when = stored_timestamp(conn, first_seen)

@@ -1,7 +1,7 @@
 """Identifier checks for a whole column: ``ids.check`` once per distinct value, spread to rows.
 
 An ``IdentityBook`` keeps the outcome of every distinct value seen during a run as arrays, so a
-subject that recurs in later chunks costs a dictionary look-up, not another check.
+subject that recurs in later chunks costs a hash look-up in Arrow, not another check.
 
 New values that are plainly valid resident IDs (18 ASCII characters, a real birth date in range,
 the GB 11643 check character, an existing area code) are recognised with numpy in one pass: most
@@ -68,36 +68,30 @@ class IdentityBook:
         self._start()
 
     def _start(self) -> None:
-        self.number: dict[str, int] = {"": 0}
+        self.values = pa.array([""], type=pa.string())  # entry i of the book is values[i]
         self.columns = {
             f: np.array([v], dtype=DTYPES.get(f, object))
             for f, v in zip(FIELDS, _NONE, strict=True)
         }
 
-    def _numbers(self, values: list[str]) -> NDArray[np.int64]:
-        """The book's entry of each distinct value, checking the ones not seen before."""
-        known = self.number
-        numbers = [known.get(v, -1) for v in values]
-        new = [v for v, n in zip(values, numbers, strict=True) if n < 0]
-        if new:
-            if len(known) + len(new) > MAX_REMEMBERED:
+    def _numbers(self, column: pa.Array) -> NDArray[np.int64]:
+        """The book's entry of each row's value (a hash look-up in Arrow), checking the values
+        not seen before."""
+        found = pc.index_in(column, value_set=self.values)
+        if found.null_count:
+            new = pc.unique(column.filter(pc.is_null(found)))
+            if len(self.values) + len(new) > MAX_REMEMBERED:
                 self._start()
-                known = self.number
-                new = [v for v in values if v]
-            start = len(known)
-            known.update((v, start + i) for i, v in enumerate(new))
-            for field, grown in _check_all(new, self.today).items():
+                new = pc.unique(column.filter(pc.not_equal(column, "")))
+            for field, grown in _check_all(new.to_pylist(), self.today).items():
                 self.columns[field] = np.concatenate([self.columns[field], grown])
-            numbers = [known[v] for v in values]
-        return np.array(numbers, dtype=np.int64)
+            self.values = pa.concat_arrays([self.values, new])
+            found = pc.index_in(column, value_set=self.values)
+        return np.asarray(found.to_numpy(zero_copy_only=False), dtype=np.int64)
 
     def check(self, column: pa.Array) -> Identities:
         """Check trimmed identifier text; empty values are ``given=False`` and invalid."""
-        encoded = pc.dictionary_encode(column)
-        values: list[str] = encoded.dictionary.to_pylist()
-        rows = self._numbers(values)[
-            np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
-        ]
+        rows = self._numbers(column)
         picked = {field: self.columns[field][rows] for field in FIELDS}
         return Identities(given=rows != 0, **picked)
 

@@ -22,6 +22,11 @@ class Settings(BaseSettings):
         default=None, ge=1, description="DuckDB threads; None = all cores"
     )
     duckdb_memory_limit: str | None = Field(default=None, description="e.g. '8GB'")
+    ledger_mirror: bool = Field(
+        default=True,
+        description="full derives on a SQLite store keep a columnar copy of the ledger beside it "
+        "(FILE.ledger.duckdb) and read only new events from the store",
+    )
 
     def with_db(self, db: str | None) -> Settings:
         """A copy with another store URL (the CLI's --db); the original is left as it was."""

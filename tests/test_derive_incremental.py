@@ -5,11 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+from contextlib import closing
+from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 from derive_support import add_events, event, make_store, org, person, store
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from socialcredit.store import tables
 
@@ -193,23 +196,100 @@ def test_a_new_event_changes_check_after_an_incremental_run(db_url: str, run: An
     assert check(rep)["restricted"] is True
 
 
-def test_large_results_written_in_key_ranges_give_the_same_tables(
-    db_url: str, run: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """SQLite writes big results as several key ranges in parallel; the store must not differ."""
-    from socialcredit.derive.engines import duckdb_write
+def _derived_schema(url: str) -> dict[str, Any]:
+    """Columns (name, type, nullable), primary key and indexes of each derived table, and the
+    store's table names."""
+    with store(url) as engine:
+        inspector = inspect(engine)
+        return {
+            "tables": sorted(inspector.get_table_names()),
+            **{
+                table.name: (
+                    [
+                        (c["name"], str(c["type"]), c["nullable"])
+                        for c in inspector.get_columns(table.name)
+                    ],
+                    inspector.get_pk_constraint(table.name)["constrained_columns"],
+                    sorted(
+                        (i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                        for i in inspector.get_indexes(table.name)
+                    ),
+                )
+                for table in tables.DERIVED_TABLES
+            },
+        }
 
+
+def test_full_runs_swap_in_tables_identical_to_the_migrated_schema(db_url: str, run: Any) -> None:
+    """A full run replaces the derived tables by swapping in freshly loaded ones: the results of
+    two runs are equal, the tables keep the migrated keys, types and indexes, no shadow table is
+    left behind, and ingestion and an incremental run work on the swapped tables."""
     rng = random.Random(7)
     persons, orgs = [person(i + 1) for i in range(6)], [org(i + 1) for i in range(3)]
     make_store(db_url)
+    migrated = _derived_schema(db_url)
     add_events(
         db_url, _files(rng, "a", persons, orgs, 30) + _registrations(rng, "r", persons, orgs)
     )
     as_of = ["--as-of", AS_OF.isoformat(), "--full"]
     run("derive", "--db", db_url, *as_of)
     whole = _snapshot(db_url)
-    monkeypatch.setenv("SOCIALCREDIT_DUCKDB_THREADS", "3")
-    monkeypatch.setattr(duckdb_write, "SPLIT_MIN_ROWS", 2)  # the forked worker inherits it
+    assert len(whole["ratings"]) == 9 and len(whole["list_entries"]) > 3
     run("derive", "--db", db_url, *as_of)
     assert _snapshot(db_url) == whole
-    assert len(whole["ratings"]) > 8 and len(whole["list_entries"]) > 8
+    assert _derived_schema(db_url) == migrated
+    add_events(db_url, _files(rng, "b", persons[:1], orgs[:1], 3))
+    summary = json.loads(
+        run("derive", "--db", db_url, "--as-of", AS_OF.isoformat(), "--json").stdout
+    )
+    assert summary["mode"] == "incremental"
+
+
+def _ledger(url: str) -> list[tuple[Any, ...]]:
+    with store(url) as engine, engine.connect() as conn:
+        e = tables.events
+        return [tuple(r) for r in conn.execute(select(e.c.seq, e.c.record_id).order_by(e.c.seq))]
+
+
+def _copied(path: Path) -> list[tuple[Any, ...]]:
+    with closing(duckdb.connect(str(path), read_only=True)) as con:
+        return [
+            tuple(r)
+            for r in con.execute("SELECT seq, record_id FROM events ORDER BY seq").fetchall()
+        ]
+
+
+def test_sqlite_full_runs_keep_a_ledger_copy_that_follows_the_store(
+    tmp_path: Path, run: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Full runs on SQLite read the ledger from a columnar copy beside the store: new events
+    are appended to it, results equal those read from the store itself, and a different store
+    at the same path is noticed and copied afresh."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    copy = tmp_path / "store.db.ledger.duckdb"
+    rng = random.Random(11)
+    persons, orgs = [person(i + 1) for i in range(5)], [org(i + 1) for i in range(3)]
+    make_store(url)
+    first = _files(rng, "a", persons, orgs, 12) + _registrations(rng, "r", persons, orgs)
+    add_events(url, first)
+    full = ["--as-of", AS_OF.isoformat(), "--full"]
+    run("derive", "--db", url, *full)
+    assert _copied(copy) == _ledger(url)
+
+    add_events(url, _files(rng, "b", persons[:2], orgs[:1], 4) + _follow_ups(rng, first))
+    run("derive", "--db", url, *full)
+    assert _copied(copy) == _ledger(url)
+    from_copy = _snapshot(url)
+    monkeypatch.setenv("SOCIALCREDIT_LEDGER_MIRROR", "0")
+    run("derive", "--db", url, *full)
+    assert _snapshot(url) == from_copy and from_copy["list_entries"]
+    monkeypatch.delenv("SOCIALCREDIT_LEDGER_MIRROR")
+
+    for leftover in tmp_path.glob("store.db*"):  # another store at the same path
+        if leftover != copy:
+            leftover.unlink()
+    make_store(url)
+    add_events(url, _files(rng, "c", persons, orgs, 20))
+    run("derive", "--db", url, *full)
+    assert _copied(copy) == _ledger(url)
+    assert not any(record.startswith("a") for _, record in _copied(copy))

@@ -153,8 +153,9 @@ def _full(
     with DuckDBEngine(settings) as duck:
         progress("attaching the store")
         duck.attach(url)
+        events = duck.ledger_events(progress)
         derived = derive_relations(
-            duck, duck.store_table("events"), duck.store_table("subjects"), policy, as_of, progress
+            duck, events, duck.store_table("subjects"), policy, as_of, progress
         )
         progress("writing to the store")
         constants = {"policy_version": version, "as_of": as_of, "run_id": run_id}

@@ -184,11 +184,12 @@ list_entries = Table(
     Column("end_on", Date),  # None: no fixed term (until a removal condition)
     Column("basis", Text, nullable=False),
     Column("document_no", String(128), nullable=False),
-    Column("ground", String(64)),  # the record's ground (as amended), shown when published
-    Column("amount_fen", BigInteger),  # the record's amount (as amended)
     Column("policy_version", String(64), nullable=False),
     Column("as_of", Date, nullable=False),
     Column("run_id", Key, nullable=False),
+    # Added by migration 0002 (hence last, as ALTER TABLE put them):
+    Column("ground", String(64)),  # the record's ground (as amended), shown when published
+    Column("amount_fen", BigInteger),  # the record's amount (as amended)
     Index("ix_list_entries_subject", "subject_id"),
 )
 

@@ -24,12 +24,15 @@ import pyarrow as pa
 from ibis.backends.sql.datatypes import DuckDBType
 from sqlalchemy.engine import URL, make_url
 
+from socialcredit.derive import ledger_mirror
 from socialcredit.derive.engines.duckdb_write import (
     TableWrite,
-    copy_from_scratch,
+    create_sqlite_shadows,
+    drop_sqlite_shadows,
+    fill_shadows,
     quote_ident,
     replace_by_swap,
-    write_scratch,
+    swap_sqlite_shadows,
 )
 from socialcredit.derive.policy_tables import PolicyRelations, PolicyTables
 from socialcredit.errors import ConfigError, StoreError
@@ -99,9 +102,9 @@ class DuckDBEngine:
         except duckdb.Error as exc:
             raise ConfigError(f"DuckDB settings refused: {exc}") from exc
         self.backend = ibis.duckdb.from_connection(self.con)
+        self._ledger_mirror = settings.ledger_mirror
         self._schema: str | None = None
         self._sqlite_path: str | None = None
-        self._threads = settings.duckdb_threads or os.cpu_count() or 1
         self._tables: set[str] = set()
 
     def __enter__(self) -> DuckDBEngine:
@@ -146,6 +149,17 @@ class DuckDBEngine:
             raise StoreError("no store attached")
         return self.backend.table(name, database=(STORE, self._schema))
 
+    def ledger_events(self, progress: Callable[[str], None] = lambda _: None) -> Table:
+        """The store's events: from the columnar copy beside a SQLite store (brought up to date
+        first; see ``ledger_mirror``), else straight from the store."""
+        if self._sqlite_path is None or not self._ledger_mirror:
+            return self.store_table("events")
+        name = ledger_mirror.refresh(
+            self.con, STORE, ledger_mirror.mirror_path(self._sqlite_path), progress
+        )
+        catalog, table = name.split(".")
+        return self.backend.table(table, database=(catalog, "main"))
+
     def replace_store_tables(
         self, writes: Sequence[TableWrite], progress: Callable[[str], None] = lambda _: None
     ) -> None:
@@ -156,10 +170,24 @@ class DuckDBEngine:
         if self._sqlite_path is None:
             replace_by_swap(self.con, STORE, writes, progress)
             return
-        scratch = write_scratch(self.con, self._spill, writes, progress, workers=self._threads)
-        self.con.execute(f"DETACH {STORE}")
-        self._schema = None
-        copy_from_scratch(self._sqlite_path, scratch, writes, progress)
+        path = self._sqlite_path
+        self.detach()  # SQLite itself makes the shadows: one SQLite library at a time
+        progress("shadow tables")
+        create_sqlite_shadows(path, writes)
+        try:
+            self.attach(f"sqlite:///{path}")
+            fill_shadows(self.con, STORE, writes, progress)
+            self.detach()
+        except BaseException:
+            self.detach()
+            drop_sqlite_shadows(path, writes)
+            raise
+        swap_sqlite_shadows(path, writes, progress)
+
+    def detach(self) -> None:
+        if self._schema is not None:
+            self.con.execute(f"DETACH {STORE}")
+            self._schema = None
 
     # --- relations -------------------------------------------------------------------------
     # Results are plain tables of the engine's private in-memory database, not TEMP tables:

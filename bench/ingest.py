@@ -13,9 +13,10 @@ numpy: area codes that exist, real birth dates, GB 11643 check characters), then
   fresh store with the same schema and connection settings (including the bulk page cache).
 
 Prints both and ends with one JSON line: records, seconds, records_per_s, baseline_seconds,
-baseline_records_per_s, ratio (validated / raw). Without --db both stores are SQLite files in a
-temporary directory; with --db (an empty database, e.g. PostgreSQL) the baseline stays SQLite
-unless --baseline-db is given.
+baseline_records_per_s, ratio (validated / raw), and the machine's load average (1 min) before
+and after, since the two halves share whatever else the machine is running. Without --db both
+stores are SQLite files in a temporary directory; with --db (an empty database, e.g. PostgreSQL)
+the baseline stays SQLite unless --baseline-db is given.
 
 ``--cache-area-codes`` memoises ``socialcredit.ids.area_code_exists`` for the run: python-stdnum's
 area-code table look-up takes 30-150 us per call, most of the cost of checking a new resident
@@ -28,6 +29,7 @@ import argparse
 import datetime as dt
 import functools
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -202,6 +204,7 @@ def main() -> None:
     if args.cache_area_codes:
         # _check_ric looks the function up at call time, so the memoised one is used.
         ids.area_code_exists = functools.lru_cache(maxsize=None)(ids.area_code_exists)
+    load_before = os.getloadavg()[0]
     work = Path(tempfile.mkdtemp(prefix="bench-ingest-", dir=args.workdir))
     rng = np.random.default_rng(20261126)
 
@@ -258,6 +261,7 @@ def main() -> None:
                 "baseline_records_per_s": round(baseline_rate),
                 "ratio": round(ratio, 3),
                 "area_codes_cached": args.cache_area_codes,
+                "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
             }
         )
     )

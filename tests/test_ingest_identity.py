@@ -67,3 +67,25 @@ def test_the_numpy_path_agrees_with_ids_check(people: list[tuple[str, dt.date, i
         ), value
         assert got[:5] + got[6:] == expected[:5] + expected[6:], value
         assert found.given[i], value
+
+
+def test_a_book_that_starts_afresh_gives_the_same_outcomes(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Chunks that overflow the book (known values, new values, empty ones) are checked as if the
+    book were unlimited; an absent column is all ``given=False``."""
+    monkeypatch.setattr("socialcredit.ingest.identity.MAX_REMEMBERED", 4)
+    people = [_valid("110105", dt.date(1980, 1, 1) + dt.timedelta(days=d), d) for d in range(6)]
+    chunks = [[*people[:3], ""], [*people[1:5], "bad", ""], [*people[4:], people[0], "bad"]]
+    book = IdentityBook(TODAY)
+    for chunk in chunks:
+        found = book.check(pa.array(chunk, pa.string()))
+        for i, value in enumerate(chunk):
+            assert found.given[i] == bool(value)
+            if value:
+                expected = ids.check(value, today=TODAY)
+                assert (found.valid[i], found.normalised[i]) == (
+                    expected.valid,
+                    expected.normalised,
+                )
+                assert found.error[i] == expected.error
+    absent = book.check(pa.array(["", ""], pa.string()))
+    assert not absent.given.any() and not absent.valid.any()

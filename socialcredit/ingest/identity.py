@@ -82,16 +82,22 @@ class IdentityBook:
             new = pc.unique(column.filter(pc.is_null(found)))
             if len(self.values) + len(new) > MAX_REMEMBERED:
                 self._start()
-                new = pc.unique(column.filter(pc.not_equal(column, "")))
+                found = pc.index_in(column, value_set=self.values)
+                new = pc.unique(column.filter(pc.is_null(found)))
+            offset = len(self.values)
             for field, grown in _check_all(new.to_pylist(), self.today).items():
                 self.columns[field] = np.concatenate([self.columns[field], grown])
             self.values = pa.concat_arrays([self.values, new])
-            found = pc.index_in(column, value_set=self.values)
+            in_new = pc.add(pc.index_in(column, value_set=new).cast(pa.int64()), offset)
+            found = pc.coalesce(found.cast(pa.int64()), in_new)
         return np.asarray(found.to_numpy(zero_copy_only=False), dtype=np.int64)
 
     def check(self, column: pa.Array) -> Identities:
         """Check trimmed identifier text; empty values are ``given=False`` and invalid."""
-        rows = self._numbers(column)
+        if pc.all(pc.equal(column, "")).as_py() is not False:  # an absent optional column
+            rows = np.zeros(len(column), dtype=np.int64)
+        else:
+            rows = self._numbers(column)
         picked = {field: self.columns[field][rows] for field in FIELDS}
         return Identities(given=rows != 0, **picked)
 

@@ -136,53 +136,21 @@ def _registrations(records: Table, pairs: Table) -> Table:
     )
 
 
-def _reasons(totals: Table, banded: Table) -> Table:
-    """Reasons as a list of JSON objects: the band reason (if any) first, then the largest
-    category totals."""
-    ranked = totals.filter(totals.capped != 0).mutate(
-        rank=ibis.row_number().over(
-            group_by=[totals.subject_id, totals.rating],
-            order_by=[totals.capped.abs().desc(), totals.category],
-        )
+def _category_reasons(totals: Table) -> Table:
+    """Per (subject, rating): its categories with a non-zero capped total, each as its JSON
+    reason behind a sort key (largest absolute total first, ties by category code). One
+    aggregation and a sort of a few items per subject, rather than a ranking window."""
+    t = totals.filter(totals.capped != 0)
+    item = ibis.struct(
+        {
+            "sort_points": -t.capped.abs(),
+            "sort_code": t.category,
+            "reason": ibis.struct(
+                {"code": t.category, "points": t.capped, "records": t.records}
+            ).cast("json"),
+        }
     )
-    limits = banded.select(
-        l_subject_id=banded.subject_id, l_rating=banded.rating, l_max=banded.max_reasons
-    )
-    ranked = ranked.join(
-        limits, [ranked.subject_id == limits.l_subject_id, ranked.rating == limits.l_rating]
-    )
-    ranked = ranked.filter(ranked.rank < ranked.l_max)
-    category_reasons = ranked.select(
-        "subject_id",
-        "rating",
-        order=ranked.rank.cast("int64"),
-        reason=ibis.struct(
-            {"code": ranked.category, "points": ranked.capped, "records": ranked.records}
-        ).cast("json"),
-    )
-    band_code = ibis.cases((banded.direct_band.notnull(), "direct_band"), else_="new_subject_band")
-    with_band = banded.filter(banded.special_band.notnull())
-    band_reasons = with_band.select(
-        "subject_id",
-        "rating",
-        order=ibis.literal(-1, type="int64"),
-        reason=ibis.struct(
-            {
-                "code": band_code,
-                "band": with_band.special_band,
-                "records": with_band.special_records,
-            }
-        ).cast("json"),
-    )
-    every = category_reasons.union(band_reasons)
-    # Collected unordered, then sorted by position: an ordered aggregate costs several times
-    # more, and each subject has only a handful of reasons.
-    grouped = every.group_by(x_subject_id=every.subject_id, x_rating=every.rating).agg(
-        items=ibis.struct({"position": every.order, "reason": every.reason}).collect()
-    )
-    return grouped.select(
-        "x_subject_id", "x_rating", reasons=grouped.items.sort().map(lambda item: item.reason)
-    )
+    return t.group_by(x_subject_id=t.subject_id, x_rating=t.rating).agg(items=item.collect())
 
 
 def ratings(records: Table, subjects: Table, policy: PolicyRelations, as_of: dt.date) -> Table:
@@ -233,15 +201,24 @@ def ratings(records: Table, subjects: Table, policy: PolicyRelations, as_of: dt.
         ),
     )
     banded = banded.mutate(band=ibis.coalesce(banded.special_band, banded.band, banded.lowest_band))
-    reasons = _reasons(totals, banded)
+    reasons = _category_reasons(totals)
     out = banded.left_join(
         reasons, [banded.subject_id == reasons.x_subject_id, banded.rating == reasons.x_rating]
     )
     empty = ibis.literal([], type="array<json>")
+    ranked = ibis.coalesce(out.items.sort()[: out.max_reasons].map(lambda i: i.reason), empty)
+    band_code = ibis.cases((out.direct_band.notnull(), "direct_band"), else_="new_subject_band")
+    band_reason = ibis.struct(
+        {"code": band_code, "band": out.special_band, "records": out.special_records}
+    ).cast("json")
+    # The band reason (if any) first, then the largest category totals.
+    every = ibis.cases(
+        (out.special_band.notnull(), ibis.array([band_reason]).concat(ranked)), else_=ranked
+    )
     return out.select(
         "subject_id",
         "rating",
         "score",
         "band",
-        reasons=ibis.coalesce(out.reasons, empty).cast("json").cast("string"),
+        reasons=every.cast("json").cast("string"),
     )

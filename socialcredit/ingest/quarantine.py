@@ -145,10 +145,15 @@ def candidates(conn: Connection, names: Sequence[str]) -> dict[str, list[dict[st
     rows = {r.subject_id: r for r in rows_matching(conn, subjects, "name", wanted, columns)}
     same_sound = rows_matching(conn, subjects, "name_pinyin", sorted(set(sounds.values())), columns)
     rows.update({r.subject_id: r for r in same_sound})
+    by_name: dict[str, list[Any]] = {}
+    by_sound: dict[str, list[Any]] = {}
+    for r in rows.values():
+        by_name.setdefault(r.name, []).append(r)
+        by_sound.setdefault(r.name_pinyin, []).append(r)
     out: dict[str, list[dict[str, Any]]] = {}
     for name in wanted:
-        same = [r for r in rows.values() if r.name == name]
-        sound = [r for r in rows.values() if r.name != name and r.name_pinyin == sounds[name]]
+        same = by_name.get(name, [])
+        sound = [r for r in by_sound.get(sounds[name], []) if r.name != name]
         picked = sorted(same, key=lambda r: r.subject_id) + sorted(
             sound, key=lambda r: r.subject_id
         )

@@ -15,7 +15,7 @@ from typing import Any
 from socialcredit.derive import expressions as x
 from socialcredit.derive import scoring
 from socialcredit.derive.engines import Engine
-from socialcredit.derive.policy_tables import PolicyTables
+from socialcredit.derive.policy_tables import PolicyRelations, PolicyTables
 from socialcredit.store import tables
 
 Table = Any  # ibis.Table
@@ -90,14 +90,32 @@ def _stage(engine: Engine, name: str, key: tuple[Any, ...], build: Callable[[], 
     return engine.materialise_sql(name, sql)
 
 
-def derive_relations(
+@dataclass(frozen=True)
+class RecordStages:
+    """The first stages, which everything else reads: subjects, events, changes, states."""
+
+    relations: PolicyRelations
+    people: Table
+    known: Table
+    changes: Table
+    states: Table
+    key: tuple[Any, ...]  # what the compiled later stages depend on
+
+    def records(self) -> Table:
+        """Every record's state with its details, as ``report`` shows it."""
+        return x.with_details(self.states, self.known, self.changes, self.relations).select(
+            *RECORD_COLUMNS
+        )
+
+
+def record_stages(
     engine: Engine,
     events: Table,
     subjects: Table,
     policy: PolicyTables,
     as_of: dt.date,
     progress: Progress = quiet,
-) -> Derived:
+) -> RecordStages:
     rel = engine.policy_relations(policy)
     progress("subjects")
     people = engine.materialise("sc_subjects", subjects.select(*x.SUBJECT_COLUMNS))
@@ -109,8 +127,27 @@ def derive_relations(
     key = (as_of, policy.fingerprint, tuple(known.schema().items()), tuple(people.schema().items()))
     progress("record states")
     changes = _stage(engine, "sc_changes", key, lambda: x.record_changes(known, as_of))
-    records = _stage(
+    states = _stage(
         engine, "sc_records", key, lambda: x.record_states(known, changes, people, rel, as_of)
+    )
+    return RecordStages(rel, people, known, changes, states, key)
+
+
+def derive_relations(
+    engine: Engine,
+    events: Table,
+    subjects: Table,
+    policy: PolicyTables,
+    as_of: dt.date,
+    progress: Progress = quiet,
+) -> Derived:
+    base = record_stages(engine, events, subjects, policy, as_of, progress)
+    rel, known, changes, records, key = (
+        base.relations,
+        base.known,
+        base.changes,
+        base.states,
+        base.key,
     )
     progress("list entries")
     entries = _stage(
@@ -125,12 +162,12 @@ def derive_relations(
     )
     progress("ratings")
     ratings = _stage(
-        engine, "sc_ratings", key, lambda: scoring.ratings(records, people, rel, as_of)
+        engine, "sc_ratings", key, lambda: scoring.ratings(records, base.people, rel, as_of)
     )
     return Derived(
-        subjects=people,
+        subjects=base.people,
         states=records,
-        records=x.with_details(records, known, changes, rel).select(*RECORD_COLUMNS),
+        records=base.records(),
         ratings=ratings.select(*STORED["ratings"]),
         list_entries=entries.select(*STORED["list_entries"]),
         decisions=decisions.select(*STORED["decisions"]),

@@ -35,6 +35,7 @@ from socialcredit.derive.pipeline import (
     Progress,
     derive_relations,
     quiet,
+    record_stages,
 )
 from socialcredit.derive.policy_tables import PolicyTables, policy_tables
 from socialcredit.derive.worker import run_in_child
@@ -202,6 +203,22 @@ def compute_slice(
     for rating in rows["ratings"]:
         rating["reasons"] = json.loads(rating["reasons"])
     return rows
+
+
+def slice_records(
+    settings: Settings, piece: slices.Slice, policy: PolicyTables, as_of: dt.date
+) -> list[dict[str, Any]]:
+    """The record states of a slice alone (what a report lists), without the later stages."""
+    with DuckDBEngine(settings) as duck:
+        stages = record_stages(
+            duck,
+            duck.from_arrow("sc_events_in", piece.events),
+            duck.from_arrow("sc_subjects_in", piece.subjects),
+            policy,
+            as_of,
+        )
+        rows: list[dict[str, Any]] = duck.to_arrow(stages.records()).to_pylist()
+        return rows
 
 
 def _in_chunks(column: Any, values: Sequence[str]) -> list[Any]:

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, select
 from socialcredit import ids
 from socialcredit.derive import slices
 from socialcredit.derive.policy_tables import policy_tables
-from socialcredit.derive.run import compute_slice
+from socialcredit.derive.run import compute_slice, slice_records
 from socialcredit.errors import UnknownSubject
 from socialcredit.policy.load import parse_policy
 from socialcredit.policy.schema import Policy
@@ -170,7 +170,7 @@ def _record_states(
     piece = slices.load_slice(conn, [subject_id], through_seq=run.high_water_seq)
     if piece.events.num_rows == 0:
         return []
-    return compute_slice(settings, piece, policy_tables(policy), run.as_of)["records"]
+    return slice_records(settings, piece, policy_tables(policy), run.as_of)
 
 
 def stored_report(settings: Settings, engine: Engine, subject_id: str) -> dict[str, Any]:

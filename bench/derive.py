@@ -15,7 +15,8 @@ writing into the attached store, under the shipped national policy. Then, in the
   the same events, one row per subject written into a table of the same store.
 
 Ends with one JSON line: records, subjects, derive_seconds (steady state), baseline_seconds,
-ratio, first_derive_seconds, first_ratio, and the derived row counts. Without --db the store is a SQLite file in a temporary directory.
+ratio, first_derive_seconds, first_ratio, and the derived row counts. Without --db the store
+is a SQLite file in a temporary directory.
 """
 
 from __future__ import annotations
@@ -407,7 +408,8 @@ def main() -> None:
     print("derive stages of the warm run (seconds spent before each message):")
     for stage, seconds in stages:
         print(f"  {seconds:7.2f}  -> {stage}")
-    print(f"derive, first run (copies the ledger): {cold_seconds:.2f} s")
+    copying = " (copies the ledger beside the store)" if backend == "sqlite" else ""
+    print(f"derive, first run{copying}: {cold_seconds:.2f} s")
     print(
         f"derive, after {added} new events: {derive_seconds:.2f} s ({result.records:,} record "
         f"states, {result.ratings:,} ratings, {result.list_entries:,} list entries, "

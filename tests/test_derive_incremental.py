@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import subprocess
+import sys
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -293,3 +295,35 @@ def test_sqlite_full_runs_keep_a_ledger_copy_that_follows_the_store(
     run("derive", "--db", url, *full)
     assert _copied(copy) == _ledger(url)
     assert not any(record.startswith("a") for _, record in _copied(copy))
+
+
+def test_a_second_full_derive_is_refused_while_the_ledger_copy_is_in_use(
+    tmp_path: Path, run: Any
+) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    make_store(url)
+    add_events(url, _files(random.Random(5), "a", [person(1)], [org(1)], 4))
+    full = ["--as-of", AS_OF.isoformat(), "--full"]
+    run("derive", "--db", url, *full)
+    holder = subprocess.Popen(  # another process holding the copy, as a running derive would
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True);"
+            " time.sleep(120)",
+            str(tmp_path / "store.db.ledger.duckdb"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        refused = run("derive", "--db", url, *full, ok=False)
+        assert refused.exit_code != 0
+        assert "is in use (is another full derive running" in " ".join(refused.stderr.split())
+    finally:
+        holder.kill()
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
+    run("derive", "--db", url, *full)

@@ -21,6 +21,7 @@ from collections.abc import Callable
 import duckdb
 
 from socialcredit.derive.expressions import EVENT_COLUMNS
+from socialcredit.errors import Conflict
 
 MIRROR_SUFFIX = ".ledger.duckdb"
 CATALOG = "ledger"
@@ -65,7 +66,13 @@ def _last_event(con: duckdb.DuckDBPyConnection) -> tuple[int, str | None]:
 def refresh(con: duckdb.DuckDBPyConnection, store: str, path: str, progress: Progress) -> str:
     """Bring the copy at ``path`` up to date with the attached SQLite catalog ``store``; returns
     the qualified name of the copy's events table."""
-    con.execute(f"ATTACH '{path.replace(chr(39), chr(39) * 2)}' AS {CATALOG}")
+    try:
+        con.execute(f"ATTACH '{path.replace(chr(39), chr(39) * 2)}' AS {CATALOG}")
+    except duckdb.IOException as exc:  # DuckDB locks its file: one writing process at a time
+        raise Conflict(
+            f"the ledger copy {path} is in use (is another full derive running on this store?): "
+            f"{exc}"
+        ) from None
     columns = ", ".join(f"{name} {kind}" for name, kind in COLUMN_TYPES.items())
     con.execute(f"CREATE TABLE IF NOT EXISTS {CATALOG}.events ({columns})")
     con.execute(

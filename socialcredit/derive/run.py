@@ -186,19 +186,21 @@ def _rows(duck: DeriveEngine, derived: Derived) -> dict[str, list[dict[str, Any]
     return {name: duck.to_arrow(rel).to_pylist() for name, rel in relations.items()}
 
 
+def _slice_inputs(duck: DuckDBEngine, piece: slices.Slice) -> tuple[Any, Any]:
+    """A slice's events and subjects as relations of an in-memory engine."""
+    return (
+        duck.from_arrow("sc_events_in", piece.events),
+        duck.from_arrow("sc_subjects_in", piece.subjects),
+    )
+
+
 def compute_slice(
     settings: Settings, piece: slices.Slice, policy: PolicyTables, as_of: dt.date
 ) -> dict[str, list[dict[str, Any]]]:
     """Derive a slice in an in-memory engine: rows per stored table (no run constants), and
     the slice's record states under ``records``."""
     with DuckDBEngine(settings) as duck:
-        derived = derive_relations(
-            duck,
-            duck.from_arrow("sc_events_in", piece.events),
-            duck.from_arrow("sc_subjects_in", piece.subjects),
-            policy,
-            as_of,
-        )
+        derived = derive_relations(duck, *_slice_inputs(duck, piece), policy, as_of)
         rows = _rows(duck, derived)
     for rating in rows["ratings"]:
         rating["reasons"] = json.loads(rating["reasons"])
@@ -210,13 +212,7 @@ def slice_records(
 ) -> list[dict[str, Any]]:
     """The record states of a slice alone (what a report lists), without the later stages."""
     with DuckDBEngine(settings) as duck:
-        stages = record_stages(
-            duck,
-            duck.from_arrow("sc_events_in", piece.events),
-            duck.from_arrow("sc_subjects_in", piece.subjects),
-            policy,
-            as_of,
-        )
+        stages = record_stages(duck, *_slice_inputs(duck, piece), policy, as_of)
         rows: list[dict[str, Any]] = duck.to_arrow(stages.records()).to_pylist()
         return rows
 

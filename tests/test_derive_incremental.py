@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 import pytest
 from derive_support import add_events, event, make_store, org, person, store
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
 
 from socialcredit.store import tables
 
@@ -225,7 +225,7 @@ def _derived_schema(url: str) -> dict[str, Any]:
 def test_full_runs_swap_in_tables_identical_to_the_migrated_schema(db_url: str, run: Any) -> None:
     """A full run replaces the derived tables by swapping in freshly loaded ones: the results of
     two runs are equal, the tables keep the migrated keys, types and indexes, no shadow table is
-    left behind, and ingestion and an incremental run work on the swapped tables."""
+    left behind (nor a crashed run's), and an incremental run works on the swapped tables."""
     rng = random.Random(7)
     persons, orgs = [person(i + 1) for i in range(6)], [org(i + 1) for i in range(3)]
     make_store(db_url)
@@ -233,6 +233,8 @@ def test_full_runs_swap_in_tables_identical_to_the_migrated_schema(db_url: str, 
     add_events(
         db_url, _files(rng, "a", persons, orgs, 30) + _registrations(rng, "r", persons, orgs)
     )
+    with store(db_url) as engine, engine.begin() as conn:  # what a crashed run leaves
+        conn.execute(text("CREATE TABLE ratings__derive_run999 (x INTEGER)"))
     as_of = ["--as-of", AS_OF.isoformat(), "--full"]
     run("derive", "--db", db_url, *as_of)
     whole = _snapshot(db_url)
@@ -287,6 +289,10 @@ def test_sqlite_full_runs_keep_a_ledger_copy_that_follows_the_store(
     assert _snapshot(url) == from_copy and from_copy["list_entries"]
     monkeypatch.delenv("SOCIALCREDIT_LEDGER_MIRROR")
 
+    copy.write_bytes(b"not a DuckDB file")  # a damaged copy is only a cache: rebuilt
+    run("derive", "--db", url, *full)
+    assert _copied(copy) == _ledger(url)
+
     for leftover in tmp_path.glob("store.db*"):  # another store at the same path
         if leftover != copy:
             leftover.unlink()
@@ -327,3 +333,39 @@ def test_a_second_full_derive_is_refused_while_the_ledger_copy_is_in_use(
         if holder.stdout is not None:
             holder.stdout.close()
     run("derive", "--db", url, *full)
+
+
+def test_a_full_derive_waits_for_a_busy_sqlite_store(
+    tmp_path: Path, run: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DuckDB's SQLite writer does not wait for a busy store: while another process (an
+    ingestion committing a chunk) holds the write lock, the load is tried again until it gets
+    through, and the run succeeds."""
+    from socialcredit.derive.engines import duckdb as duck_engine
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    make_store(url)
+    add_events(url, _files(random.Random(9), "a", [person(1), person(2)], [org(1)], 8))
+    create = duck_engine.create_sqlite_shadows
+
+    def create_then_lock(path: str, *args: Any) -> None:
+        """Runs in the forked derive worker, between making the shadows and loading them."""
+        create(path, *args)
+        holder = subprocess.Popen(  # holds the write lock for a second and a half, then exits
+            [
+                sys.executable,
+                "-c",
+                "import sqlite3, sys, time; db = sqlite3.connect(sys.argv[1], isolation_level=None)"
+                "; db.execute('BEGIN IMMEDIATE'); print('held', flush=True); time.sleep(1.5)"
+                "; db.execute('COMMIT')",
+                path,
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+
+    monkeypatch.setattr(duck_engine, "create_sqlite_shadows", create_then_lock)  # forked too
+    result = run("derive", "--db", url, "--as-of", AS_OF.isoformat(), "--full")
+    assert "the store is busy with another writer: loading again" in result.stderr
+    assert _snapshot(url)["ratings"]

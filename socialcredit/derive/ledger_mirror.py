@@ -8,14 +8,16 @@ in ``FILE.ledger.duckdb``: it appends the events after the copy's last sequence 
 seeks to them by rowid) and reads the whole ledger from the copy, in parallel.
 
 The copy checks itself against the store before each use: the event at its last sequence number
-must still exist with the same key. A store replaced by another (a restored backup, a different
-file at the same path) fails the check, and the copy is rebuilt from the store. The file is a
-cache: deleting it only costs the next full derive one full read of the store. PostgreSQL is read
-in parallel by DuckDB's own scanner and needs no copy.
+must still exist with the same key, and sixteen events spread over the copy must match the
+store's. A store replaced by another (a restored backup, a different file at the same path)
+fails the check, and the copy is rebuilt from the store; so is a copy DuckDB cannot open. The
+file is a cache: deleting it only costs the next full derive one full read of the store.
+PostgreSQL is read in parallel by DuckDB's own scanner and needs no copy.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import duckdb
@@ -63,16 +65,56 @@ def _last_event(con: duckdb.DuckDBPyConnection) -> tuple[int, str | None]:
     return (0, None) if row is None else (int(row[0]), row[1])
 
 
+SAMPLES = 16  # events compared between the copy and the store, spread over the copy
+IDENTITY = ("seq", "furnisher", "record_id", "action", "subject_id")
+
+
+def _sample_rows(con: duckdb.DuckDBPyConnection, store: str, seqs: list[int]) -> bool:
+    """Do the copy and the store hold the same events at these sequence numbers?"""
+    listed = ", ".join(str(int(seq)) for seq in seqs)  # integers only: safe to inline
+    texts = ", ".join(f"CAST({name} AS VARCHAR)" for name in IDENTITY)
+    names = ", ".join(IDENTITY)
+    in_store = con.execute(
+        f"SELECT {texts} FROM sqlite_query('{store}', "
+        f"'SELECT {names} FROM events WHERE seq IN ({listed})') ORDER BY 1"
+    ).fetchall()
+    in_copy = con.execute(
+        f"SELECT {texts} FROM {CATALOG}.events WHERE seq IN ({listed}) ORDER BY 1"
+    ).fetchall()
+    return in_store == in_copy
+
+
+def _still_true(con: duckdb.DuckDBPyConnection, store: str, last_seq: int, key: str) -> bool:
+    """The store still holds the copy's last event (same key) and, at evenly spread sequence
+    numbers, the same events: a restored backup or another file at the path fails this."""
+    if _key_at(con, store, last_seq) != key:
+        return False
+    seqs = sorted({max(1, last_seq * k // SAMPLES) for k in range(1, SAMPLES + 1)})
+    return _sample_rows(con, store, seqs)
+
+
+def _attach(con: duckdb.DuckDBPyConnection, path: str, progress: Progress) -> None:
+    quoted = path.replace("'", "''")
+    try:
+        con.execute(f"ATTACH '{quoted}' AS {CATALOG}")
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():  # DuckDB locks its file: one writing process at a time
+            raise Conflict(
+                f"the ledger copy {path} is in use (is another full derive running on this "
+                f"store?): {exc}"
+            ) from None
+        # Not a usable DuckDB file (damaged, truncated): it is only a cache, so start again.
+        progress(f"ledger copy: unreadable ({exc}), rebuilding")
+        for leftover in (path, path + ".wal"):
+            if os.path.exists(leftover):
+                os.remove(leftover)
+        con.execute(f"ATTACH '{quoted}' AS {CATALOG}")
+
+
 def refresh(con: duckdb.DuckDBPyConnection, store: str, path: str, progress: Progress) -> str:
     """Bring the copy at ``path`` up to date with the attached SQLite catalog ``store``; returns
     the qualified name of the copy's events table."""
-    try:
-        con.execute(f"ATTACH '{path.replace(chr(39), chr(39) * 2)}' AS {CATALOG}")
-    except duckdb.IOException as exc:  # DuckDB locks its file: one writing process at a time
-        raise Conflict(
-            f"the ledger copy {path} is in use (is another full derive running on this store?): "
-            f"{exc}"
-        ) from None
+    _attach(con, path, progress)
     columns = ", ".join(f"{name} {kind}" for name, kind in COLUMN_TYPES.items())
     con.execute(f"CREATE TABLE IF NOT EXISTS {CATALOG}.events ({columns})")
     con.execute(
@@ -81,7 +123,7 @@ def refresh(con: duckdb.DuckDBPyConnection, store: str, path: str, progress: Pro
     con.execute("BEGIN TRANSACTION")
     try:
         last_seq, last_key = _last_event(con)
-        if last_seq and _key_at(con, store, last_seq) != last_key:
+        if last_seq and (last_key is None or not _still_true(con, store, last_seq, last_key)):
             progress("ledger copy: the store's ledger differs, rebuilding")
             con.execute(f"DELETE FROM {CATALOG}.events")
             last_seq = 0

@@ -143,18 +143,21 @@ def _full(
     settings: Settings,
     url: str,
     run_id: int,
+    high_water: int,
     as_of: dt.date,
     policy: PolicyTables,
     *,
     progress: Progress,
 ) -> dict[str, Any]:
-    """The whole store through an attached engine; returns the counts."""
+    """The whole store through an attached engine, up to the run's high-water event (so that
+    a report, which reads that far, sees what the run saw); returns the counts."""
     version = policy.version
     progress("starting the engine")
     with DuckDBEngine(settings) as duck:
         progress("attaching the store")
         duck.attach(url)
-        events = duck.ledger_events(progress)
+        ledger = duck.ledger_events(progress)
+        events = ledger.filter(ledger.seq <= high_water)
         derived = derive_relations(
             duck, events, duck.store_table("subjects"), policy, as_of, progress
         )
@@ -174,6 +177,7 @@ def _full(
                 for name in SOURCES
             ],
             progress,
+            tag=f"run{run_id}",
         )
         progress("counting")
         counts = _counts(duck, derived)
@@ -250,6 +254,7 @@ def _incremental(
     settings: Settings,
     engine: Engine,
     run_id: int,
+    high_water: int,
     as_of: dt.date,
     policy: PolicyTables,
     touched: set[str],
@@ -257,7 +262,7 @@ def _incremental(
 ) -> dict[str, Any]:
     progress(f"incremental: {len(touched)} touched subjects")
     with engine.connect() as conn:
-        piece = slices.load_slice(conn, touched)
+        piece = slices.load_slice(conn, touched, through_seq=high_water)
     rows = (
         compute_slice(settings, piece, policy, as_of)
         if touched
@@ -312,11 +317,15 @@ def derive(
         if touched is None:
             url = engine.url.render_as_string(hide_password=False)
             if engine.dialect.name == "sqlite":  # see worker.py: one SQLite library per process
-                counts = run_in_child(_full, settings, url, run_id, day, policy, progress=progress)
+                counts = run_in_child(
+                    _full, settings, url, run_id, high_water, day, policy, progress=progress
+                )
             else:
-                counts = _full(settings, url, run_id, day, policy, progress=progress)
+                counts = _full(settings, url, run_id, high_water, day, policy, progress=progress)
         else:
-            counts = _incremental(settings, engine, run_id, day, policy, touched, progress)
+            counts = _incremental(
+                settings, engine, run_id, high_water, day, policy, touched, progress
+            )
         seconds = round(time.perf_counter() - started, 3)
         with engine.begin() as conn:
             _finish_run(conn, run_id, counts["subjects"], seconds)

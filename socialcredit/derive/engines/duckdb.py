@@ -32,6 +32,7 @@ from socialcredit.derive.engines.duckdb_write import (
     fill_shadows,
     quote_ident,
     replace_by_swap,
+    shadow_suffix,
     swap_sqlite_shadows,
 )
 from socialcredit.derive.policy_tables import PolicyRelations, PolicyTables
@@ -161,28 +162,34 @@ class DuckDBEngine:
         return self.backend.table(table, database=(catalog, "main"))
 
     def replace_store_tables(
-        self, writes: Sequence[TableWrite], progress: Callable[[str], None] = lambda _: None
+        self,
+        writes: Sequence[TableWrite],
+        progress: Callable[[str], None] = lambda _: None,
+        *,
+        tag: str,
     ) -> None:
-        """Replace the given derived tables in one store transaction (readers never see gaps).
+        """Replace the given derived tables in one store transaction (readers never see gaps),
+        through shadow tables named for ``tag`` (one per run: letters, digits, ``_``).
 
         On SQLite this detaches the store: call it last.
         """
+        suffix = shadow_suffix(tag)
         if self._sqlite_path is None:
-            replace_by_swap(self.con, STORE, writes, progress)
+            replace_by_swap(self.con, STORE, writes, progress, suffix=suffix)
             return
         path = self._sqlite_path
         self.detach()  # SQLite itself makes the shadows: one SQLite library at a time
         progress("shadow tables")
-        create_sqlite_shadows(path, writes)
+        create_sqlite_shadows(path, writes, suffix)
         try:
             self.attach(f"sqlite:///{path}")
-            fill_shadows(self.con, STORE, writes, progress)
+            fill_shadows(self.con, STORE, writes, suffix, progress)
             self.detach()
+            swap_sqlite_shadows(path, writes, suffix, progress)
         except BaseException:
             self.detach()
-            drop_sqlite_shadows(path, writes)
+            drop_sqlite_shadows(path, writes, suffix)
             raise
-        swap_sqlite_shadows(path, writes, progress)
 
     def detach(self) -> None:
         if self._schema is not None:

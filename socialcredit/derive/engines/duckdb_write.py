@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import time
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import closing
+from contextlib import closing, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +38,9 @@ Progress = Callable[[str], None]
 SQLITE_CACHE_KIB = 1_048_576  # page cache (and sorter memory) for the copy and index builds
 SQLITE_BUSY_SECONDS = 60.0
 SQLITE_SORT_THREADS = 4
-SHADOW_SUFFIX = "__derive_new"
+SHADOW_MARK = "__derive_"  # shadow tables are named TARGET__derive_TAG, one TAG per run
+BUSY_RETRY_FIRST_SECONDS = 0.05
+BUSY_RETRY_MAX_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,19 @@ def _names(write: TableWrite) -> str:
     return ", ".join(quote_ident(c) for c in (*write.columns, *write.constants))
 
 
+def shadow_suffix(tag: str) -> str:
+    """The suffix of one run's shadow tables (``tag`` is made of letters, digits, ``_``)."""
+    if not tag.replace("_", "").isalnum():
+        raise ValueError(f"not a shadow tag: {tag!r}")
+    return SHADOW_MARK + tag
+
+
+def _leftover_pattern(write: TableWrite) -> str:
+    """A LIKE pattern (escape ``!``) for any run's shadow of ``write.target``."""
+    literal = (write.target + SHADOW_MARK).replace("!", "!!").replace("_", "!_").replace("%", "!%")
+    return literal + "%"
+
+
 def _pg_swap_sql(writes: Sequence[TableWrite], suffix: str) -> tuple[list[str], str]:
     """DDL to index the shadow tables, and the one transaction that swaps them in."""
     build: list[str] = []
@@ -117,10 +133,26 @@ def _pg_execute(con: duckdb.DuckDBPyConnection, catalog: str, sql: str) -> None:
 
 
 def replace_by_swap(
-    con: duckdb.DuckDBPyConnection, catalog: str, writes: Sequence[TableWrite], progress: Progress
+    con: duckdb.DuckDBPyConnection,
+    catalog: str,
+    writes: Sequence[TableWrite],
+    progress: Progress,
+    *,
+    suffix: str,
 ) -> None:
-    """PostgreSQL: load shadow tables, index them, swap them in with one short transaction."""
-    suffix = SHADOW_SUFFIX
+    """PostgreSQL: load shadow tables, index them, swap them in with one short transaction.
+
+    Shadows are named per run, so two overlapping runs never fill or swap each other's;
+    leftovers of other runs are dropped first (a run still going then fails at its swap, which
+    changes nothing)."""
+    for write in writes:
+        leftovers = con.execute(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_catalog = ? AND table_name LIKE ? ESCAPE '!'",
+            [catalog, _leftover_pattern(write)],
+        ).fetchall()
+        for (name,) in leftovers:
+            _pg_execute(con, catalog, f"DROP TABLE IF EXISTS {quote_ident(name)}")
     for write in writes:
         name, shadow = quote_ident(write.target), quote_ident(write.target + suffix)
         _pg_execute(
@@ -150,14 +182,12 @@ def replace_by_swap(
 # --- SQLite: shadow tables made by SQLite, filled by DuckDB, swapped in by SQLite -----------
 
 
-def _shadow_tables(writes: Sequence[TableWrite]) -> list[Table]:
+def _shadow_tables(writes: Sequence[TableWrite], suffix: str) -> list[Table]:
     """Each target's definition under its shadow name (keys, types, NOT NULLs included)."""
     copy = MetaData()
     for table in metadata.sorted_tables:  # referenced tables too, so foreign keys resolve
         table.to_metadata(copy)
-    return [
-        metadata.tables[w.target].to_metadata(copy, name=w.target + SHADOW_SUFFIX) for w in writes
-    ]
+    return [metadata.tables[w.target].to_metadata(copy, name=w.target + suffix) for w in writes]
 
 
 def _sqlite(path: str) -> sqlite3.Connection:
@@ -169,35 +199,45 @@ def _sqlite(path: str) -> sqlite3.Connection:
     return db
 
 
-def create_sqlite_shadows(path: str, writes: Sequence[TableWrite]) -> None:
-    """Empty shadow tables with the targets' own DDL and no secondary index (a crashed run's
-    leftovers are replaced)."""
+def create_sqlite_shadows(path: str, writes: Sequence[TableWrite], suffix: str) -> None:
+    """Empty shadow tables named for this run, with the targets' own DDL and no secondary
+    index. Leftovers of other runs are dropped first (a run still going then fails at its swap,
+    which changes nothing)."""
     dialect = sqlite_dialect.dialect()
     with closing(_sqlite(path)) as db:
         db.execute("BEGIN IMMEDIATE")
-        for shadow in _shadow_tables(writes):
-            db.execute(f"DROP TABLE IF EXISTS {quote_ident(shadow.name)}")
+        for write in writes:
+            leftovers = db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ? ESCAPE '!'",
+                (_leftover_pattern(write),),
+            ).fetchall()
+            for (name,) in leftovers:
+                db.execute(f"DROP TABLE {quote_ident(name)}")
+        for shadow in _shadow_tables(writes, suffix):
             db.execute(str(CreateTable(shadow).compile(dialect=dialect)))
         db.execute("COMMIT")
 
 
-def drop_sqlite_shadows(path: str, writes: Sequence[TableWrite]) -> None:
-    with closing(_sqlite(path)) as db:
+def drop_sqlite_shadows(path: str, writes: Sequence[TableWrite], suffix: str) -> None:
+    """Best effort, on a failure path: the failure being reported matters more than this."""
+    with suppress(sqlite3.Error), closing(_sqlite(path)) as db:
         for write in writes:
-            db.execute(f"DROP TABLE IF EXISTS {quote_ident(write.target + SHADOW_SUFFIX)}")
+            db.execute(f"DROP TABLE IF EXISTS {quote_ident(write.target + suffix)}")
 
 
-def fill_shadows(
-    con: duckdb.DuckDBPyConnection, catalog: str, writes: Sequence[TableWrite], progress: Progress
+def _fill_once(
+    con: duckdb.DuckDBPyConnection,
+    catalog: str,
+    writes: Sequence[TableWrite],
+    suffix: str,
+    progress: Progress,
 ) -> None:
-    """DuckDB appends each result to its shadow in key order, all in one transaction: SQLite
-    then only ever appends to the primary key's B-tree."""
     con.execute("BEGIN TRANSACTION")
     try:
         for write in writes:
             progress(f"load {write.target}")
             select, params = _select(write)
-            shadow = quote_ident(write.target + SHADOW_SUFFIX)
+            shadow = quote_ident(write.target + suffix)
             con.execute(f"INSERT INTO {catalog}.{shadow} ({_names(write)}) {select}", params)
         con.execute("COMMIT")
     except BaseException:
@@ -205,7 +245,34 @@ def fill_shadows(
         raise
 
 
-def swap_sqlite_shadows(path: str, writes: Sequence[TableWrite], progress: Progress) -> None:
+def fill_shadows(
+    con: duckdb.DuckDBPyConnection,
+    catalog: str,
+    writes: Sequence[TableWrite],
+    suffix: str,
+    progress: Progress,
+) -> None:
+    """DuckDB appends each result to its shadow in key order, all in one transaction: SQLite
+    then only ever appends to the primary key's B-tree. DuckDB's SQLite writer does not wait
+    for a busy store (an ingestion committing a chunk), so the whole transaction is retried,
+    with backoff, for up to ``SQLITE_BUSY_SECONDS``."""
+    deadline = time.monotonic() + SQLITE_BUSY_SECONDS
+    pause = BUSY_RETRY_FIRST_SECONDS
+    while True:
+        try:
+            _fill_once(con, catalog, writes, suffix, progress)
+            return
+        except duckdb.Error as exc:
+            if "database is locked" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+            progress("the store is busy with another writer: loading again")
+            time.sleep(pause)
+            pause = min(pause * 2, BUSY_RETRY_MAX_SECONDS)
+
+
+def swap_sqlite_shadows(
+    path: str, writes: Sequence[TableWrite], suffix: str, progress: Progress
+) -> None:
     """One ``BEGIN IMMEDIATE`` transaction: drop each target, rename its shadow to it, build the
     secondary indexes by sorting. Readers keep seeing the previous tables until the commit."""
     dialect = sqlite_dialect.dialect()
@@ -216,9 +283,7 @@ def swap_sqlite_shadows(path: str, writes: Sequence[TableWrite], progress: Progr
                 progress(f"swap {write.target}")
                 target = quote_ident(write.target)
                 db.execute(f"DROP TABLE {target}")
-                db.execute(
-                    f"ALTER TABLE {quote_ident(write.target + SHADOW_SUFFIX)} RENAME TO {target}"
-                )
+                db.execute(f"ALTER TABLE {quote_ident(write.target + suffix)} RENAME TO {target}")
                 for index in metadata.tables[write.target].indexes:
                     db.execute(str(CreateIndex(index).compile(dialect=dialect)))
             progress("commit")

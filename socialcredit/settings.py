@@ -28,6 +28,12 @@ class Settings(BaseSettings):
         "(FILE.ledger.duckdb) and read only new events from the store",
     )
 
+    derive_lock_wait_seconds: float = Field(
+        default=600.0,
+        ge=0,
+        description="how long a derive waits for another one on the same store before giving up",
+    )
+
     def with_db(self, db: str | None) -> Settings:
         """A copy with another store URL (the CLI's --db); the original is left as it was."""
         return self if not db else self.model_copy(update={"db": db})

@@ -15,8 +15,11 @@ import duckdb
 import pytest
 from derive_support import add_events, event, make_store, org, person, store
 from sqlalchemy import inspect, select, text
+from sqlalchemy.engine import make_url
 
+from socialcredit.derive.lock import ADVISORY_KEY
 from socialcredit.store import tables
+from socialcredit.store.engine import normalise_url
 
 AS_OF = dt.date(2025, 6, 1)
 PERSON_CATEGORIES = ("court.dishonest_defaulter", "admin.penalty_general", "tax.major_violation")
@@ -369,3 +372,50 @@ def test_a_full_derive_waits_for_a_busy_sqlite_store(
     result = run("derive", "--db", url, "--as-of", AS_OF.isoformat(), "--full")
     assert "the store is busy with another writer: loading again" in result.stderr
     assert _snapshot(url)["ratings"]
+
+
+HOLD_LOCK = {
+    "sqlite": (
+        "import fcntl, os, sys, time; fd = os.open(sys.argv[1] + '.derive.lock', os.O_RDWR | "
+        "os.O_CREAT); fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)"
+    ),
+    "postgresql": (
+        "import psycopg, sys, time; c = psycopg.connect(sys.argv[1], autocommit=True); "
+        f"c.execute('SELECT pg_advisory_lock({ADVISORY_KEY})'); print('held', flush=True); "
+        "time.sleep(60)"
+    ),
+}
+
+
+def test_one_derive_at_a_time_per_store(
+    db_url: str, run: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While another derive holds the store's derive lock, a derive waits for it, then gives up
+    with a conflict; once the lock is free, it runs."""
+    make_store(db_url)
+    add_events(db_url, _files(random.Random(3), "a", [person(1)], [org(1)], 4))
+    url = make_url(normalise_url(db_url))
+    backend = url.get_backend_name()
+    target = (
+        url.database
+        if backend == "sqlite"
+        else url.set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK[backend], str(target)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        monkeypatch.setenv("SOCIALCREDIT_DERIVE_LOCK_WAIT_SECONDS", "0.5")
+        refused = run("derive", "--db", db_url, "--as-of", AS_OF.isoformat(), ok=False)
+        assert refused.exit_code != 0
+        assert "another derive is running on this store" in " ".join(refused.stderr.split())
+    finally:
+        holder.kill()
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
+    summary = json.loads(
+        run("derive", "--db", db_url, "--as-of", AS_OF.isoformat(), "--json").stdout
+    )
+    assert summary["mode"] == "full"

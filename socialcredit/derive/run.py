@@ -28,6 +28,7 @@ from socialcredit.derive import slices
 from socialcredit.derive.engines import Engine as DeriveEngine
 from socialcredit.derive.engines.duckdb import DuckDBEngine
 from socialcredit.derive.engines.duckdb_write import TableWrite
+from socialcredit.derive.lock import derive_lock
 from socialcredit.derive.pipeline import (
     PRIMARY_KEYS,
     STORED,
@@ -296,47 +297,58 @@ def derive(
     try:
         if not is_initialised(engine):
             raise NotFound("the store is not initialised: run `socialcredit init` first")
-        loaded = policy_in_force(engine, day)
-        version = loaded.policy.version
-        policy = policy_tables(loaded.policy)
-        with engine.connect() as conn:
-            high_water = slices.high_water_seq(conn)
-            previous = last_finished_run(conn)
-            touched = None
-            if (
-                not full
-                and previous is not None
-                and previous.as_of == day
-                and previous.policy_version == version
-            ):
-                touched = slices.touched_subjects(
-                    conn, previous.high_water_seq, limit=INCREMENTAL_MAX_SUBJECTS
-                )
-        mode: Mode = "incremental" if touched is not None else "full"
-        run_id = _start_run(engine, mode, day, version, high_water)
-        if touched is None:
-            url = engine.url.render_as_string(hide_password=False)
-            if engine.dialect.name == "sqlite":  # see worker.py: one SQLite library per process
-                counts = run_in_child(
-                    _full, settings, url, run_id, high_water, day, policy, progress=progress
-                )
-            else:
-                counts = _full(settings, url, run_id, high_water, day, policy, progress=progress)
-        else:
-            counts = _incremental(
-                settings, engine, run_id, high_water, day, policy, touched, progress
-            )
-        seconds = round(time.perf_counter() - started, 3)
-        with engine.begin() as conn:
-            _finish_run(conn, run_id, counts["subjects"], seconds)
-        return DeriveResult(
-            run_id=run_id,
-            mode=mode,
-            as_of=day,
-            policy_version=version,
-            high_water_seq=high_water,
-            seconds=seconds,
-            **counts,
-        )
+        with derive_lock(engine, settings.derive_lock_wait_seconds, progress):
+            return _locked_run(settings, engine, day, full, started, progress)
     finally:
         engine.dispose()
+
+
+def _locked_run(
+    settings: Settings,
+    engine: Engine,
+    day: dt.date,
+    full: bool,
+    started: float,
+    progress: Progress,
+) -> DeriveResult:
+    """The run itself, with the store's derive lock held."""
+    loaded = policy_in_force(engine, day)
+    version = loaded.policy.version
+    policy = policy_tables(loaded.policy)
+    with engine.connect() as conn:
+        high_water = slices.high_water_seq(conn)
+        previous = last_finished_run(conn)
+        touched = None
+        if (
+            not full
+            and previous is not None
+            and previous.as_of == day
+            and previous.policy_version == version
+        ):
+            touched = slices.touched_subjects(
+                conn, previous.high_water_seq, limit=INCREMENTAL_MAX_SUBJECTS
+            )
+    mode: Mode = "incremental" if touched is not None else "full"
+    run_id = _start_run(engine, mode, day, version, high_water)
+    if touched is None:
+        url = engine.url.render_as_string(hide_password=False)
+        if engine.dialect.name == "sqlite":  # see worker.py: one SQLite library per process
+            counts = run_in_child(
+                _full, settings, url, run_id, high_water, day, policy, progress=progress
+            )
+        else:
+            counts = _full(settings, url, run_id, high_water, day, policy, progress=progress)
+    else:
+        counts = _incremental(settings, engine, run_id, high_water, day, policy, touched, progress)
+    seconds = round(time.perf_counter() - started, 3)
+    with engine.begin() as conn:
+        _finish_run(conn, run_id, counts["subjects"], seconds)
+    return DeriveResult(
+        run_id=run_id,
+        mode=mode,
+        as_of=day,
+        policy_version=version,
+        high_water_seq=high_water,
+        seconds=seconds,
+        **counts,
+    )

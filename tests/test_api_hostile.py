@@ -65,6 +65,10 @@ def test_hostile_input_is_refused_and_changes_nothing(api: Api) -> None:
     )
     refused(unknown_field, 422, "validation_failed", "owner")
 
+    # Key references that only look numeric: "³" passes str.isdigit(); 25 digits overflow a key id.
+    for ref in ("%C2%B3", "9" * 25):
+        refused(api.call("DELETE", f"/v1/keys/{ref}", "operator"), 404, "not_found")
+
     too_many = api.post("/v1/records", "furnisher", json={"records": [GOOD] * 10_001})
     refused(too_many, 422, "validation_failed", "10000")
     huge = api.post(

@@ -208,7 +208,8 @@ def revoke_key(engine: Engine, key_ref: str) -> dict[str, Any]:
     parsed = split_key(key_ref)
     ref = parsed[0] if parsed else key_ref.strip()
     condition = api_keys.c.prefix == ref
-    if ref.isdigit():
+    # ASCII digits only ("³".isdigit() is true, int("³") fails) and within a bigint.
+    if ref.isascii() and ref.isdigit() and len(ref) <= 18:
         condition = or_(condition, api_keys.c.key_id == int(ref))
     with engine.begin() as conn:
         row = conn.execute(select(api_keys).where(condition)).first()

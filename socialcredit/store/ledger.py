@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import Connection, String, Table, any_, bindparam, select, text
 from sqlalchemy.dialects import postgresql
 
+from socialcredit.errors import Conflict
 from socialcredit.store.tables import events
 
 # The fields that make an event what it is; recorded_at and batch_id are not part of it.
@@ -169,21 +170,30 @@ def bulk_insert(
     conn: Connection, table: Table, names: Sequence[str], rows: Iterable[Sequence[Any]]
 ) -> None:
     """Insert plain values (text dates, JSON as text) on the fastest path of the backend."""
-    driver = conn.connection.driver_connection
-    assert driver is not None
+    driver, dbapi = conn.connection.driver_connection, conn.dialect.dbapi
+    assert driver is not None and dbapi is not None
     columns = ", ".join(names)
-    if conn.dialect.name == "postgresql":
-        with (
-            driver.cursor() as cursor,
-            cursor.copy(
-                f"COPY {table.name} ({columns}) FROM STDIN"  # names come from the schema, not input
-            ) as copy,
-        ):
-            for row in rows:
-                copy.write_row(row)
-        return
-    marks = ", ".join("?" * len(names))
-    driver.executemany(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", rows)
+    try:
+        if conn.dialect.name == "postgresql":
+            with (
+                driver.cursor() as cursor,
+                cursor.copy(
+                    f"COPY {table.name} ({columns}) FROM STDIN"  # names from the schema, not input
+                ) as copy,
+            ):
+                for row in rows:
+                    copy.write_row(row)
+            return
+        marks = ", ".join("?" * len(names))
+        driver.executemany(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", rows)
+    except dbapi.IntegrityError as exc:  # the driver's own error: SQLAlchemy is bypassed here
+        # Rows set aside as new were stored meanwhile by another run (two ingestions of the
+        # same file at once): this run changes nothing; run again and they count as duplicates.
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise Conflict(
+            f"another run stored some of the same rows in {table.name} meanwhile ({first_line}); "
+            "nothing from this run was kept: run it again and they will count as duplicates"
+        ) from None
 
 
 BULK_CACHE_KIB = 256 * 1024  # SQLite page cache while a bulk transaction writes indexes

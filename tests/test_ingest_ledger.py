@@ -3,16 +3,9 @@ amend / revoke / fulfil need a filing of the same furnisher before them."""
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
-import pytest
-from derive_support import add_events, event, make_store, person, store
-from sqlalchemy import func, select
-
-from socialcredit.errors import Conflict
-from socialcredit.store.ledger import EVENT_FIELDS, event_key, insert_events
-from socialcredit.store.tables import events
+from socialcredit.store.ledger import EVENT_FIELDS, event_key
 from tests.ingest_support import (
     FIXTURES,
     ingest,
@@ -187,23 +180,3 @@ def test_a_chunk_boundary_changes_nothing(run, db_url: str, tmp_path: Path, monk
     monkeypatch.setenv("SOCIALCREDIT_INGEST_CHUNK_ROWS", "2")
     summary = ingest(run, db_url, doubled, furnisher="court")
     assert (summary["accepted"], summary["duplicates"], summary["quarantined"]) == (5, 5, 0)
-
-
-def test_rows_stored_meanwhile_by_another_run_are_a_conflict(db_url: str) -> None:
-    """Two runs that both found an event new: the second insert is refused by the store's
-    unique key and reported as a conflict (not a driver error), and nothing of it is kept."""
-    make_store(db_url)
-    row = event("court", "C-1", person(1), "court.dishonest_defaulter", dt.date(2025, 1, 2))
-    add_events(db_url, [row])
-    columns: dict[str, list[object]] = {"event_key": [event_key(row)]}
-    for name in EVENT_FIELDS:
-        value = row.get(name)
-        columns[name] = [value.isoformat() if isinstance(value, dt.date) else value]
-    with store(db_url) as engine:
-        with engine.connect() as conn:
-            batch = conn.execute(select(events.c.batch_id)).scalar_one()
-        refused = pytest.raises(Conflict, match="another run stored some of the same rows")
-        with refused, engine.begin() as conn:
-            insert_events(conn, columns, batch_id=batch, recorded_at=dt.datetime.now(dt.UTC))
-        with engine.connect() as conn:
-            assert conn.execute(select(func.count()).select_from(events)).scalar_one() == 1

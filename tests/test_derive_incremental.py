@@ -7,7 +7,8 @@ import json
 import random
 import subprocess
 import sys
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -306,6 +307,23 @@ def test_sqlite_full_runs_keep_a_ledger_copy_that_follows_the_store(
     assert not any(record.startswith("a") for _, record in _copied(copy))
 
 
+@contextmanager
+def _holding(script: str, target: str) -> Iterator[None]:
+    """Another process runs ``script`` (which prints "held" once it holds its lock on
+    ``target``) for the length of the block."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", script, target], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
+
+
 def test_a_second_full_derive_is_refused_while_the_ledger_copy_is_in_use(
     tmp_path: Path, run: Any
 ) -> None:
@@ -314,27 +332,14 @@ def test_a_second_full_derive_is_refused_while_the_ledger_copy_is_in_use(
     add_events(url, _files(random.Random(5), "a", [person(1)], [org(1)], 4))
     full = ["--as-of", AS_OF.isoformat(), "--full"]
     run("derive", "--db", url, *full)
-    holder = subprocess.Popen(  # another process holding the copy, as a running derive would
-        [
-            sys.executable,
-            "-c",
-            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True);"
-            " time.sleep(120)",
-            str(tmp_path / "store.db.ledger.duckdb"),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
+    holds_copy = (  # as a running derive would
+        "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True);"
+        " time.sleep(120)"
     )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with _holding(holds_copy, str(tmp_path / "store.db.ledger.duckdb")):
         refused = run("derive", "--db", url, *full, ok=False)
         assert refused.exit_code != 0
         assert "is in use (is another full derive running" in " ".join(refused.stderr.split())
-    finally:
-        holder.kill()
-        holder.wait()
-        if holder.stdout is not None:
-            holder.stdout.close()
     run("derive", "--db", url, *full)
 
 
@@ -401,20 +406,11 @@ def test_one_derive_at_a_time_per_store(
         if backend == "sqlite"
         else url.set(drivername="postgresql").render_as_string(hide_password=False)
     )
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK[backend], str(target)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with _holding(HOLD_LOCK[backend], str(target)):
         monkeypatch.setenv("SOCIALCREDIT_DERIVE_LOCK_WAIT_SECONDS", "0.5")
         refused = run("derive", "--db", db_url, "--as-of", AS_OF.isoformat(), ok=False)
         assert refused.exit_code != 0
         assert "another derive is running on this store" in " ".join(refused.stderr.split())
-    finally:
-        holder.kill()
-        holder.wait()
-        if holder.stdout is not None:
-            holder.stdout.close()
     summary = json.loads(
         run("derive", "--db", db_url, "--as-of", AS_OF.isoformat(), "--json").stdout
     )

@@ -9,13 +9,16 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from socialcredit.errors import SocialCreditError
 from socialcredit.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 DbOption = Annotated[
     str | None,
@@ -34,6 +37,18 @@ console = Console(stderr=True)  # progress and human messages; stdout stays clea
 
 def settings_for(db: str | None) -> Settings:
     return Settings().with_db(db)
+
+
+@contextmanager
+def store_engine(db: str | None) -> Iterator[Engine]:
+    """The store's engine for one command, disposed when it is done."""
+    from socialcredit.store.engine import make_engine  # SQLAlchemy loads when a command needs it
+
+    engine = make_engine(settings_for(db).db)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def _default(value: Any) -> Any:

@@ -19,9 +19,9 @@ from socialcredit.cli.common import (
     console,
     print_json,
     settings_for,
+    store_engine,
 )
 from socialcredit.errors import StoreError
-from socialcredit.store.engine import make_engine
 
 
 @contextmanager
@@ -181,12 +181,8 @@ def check(
     """Is the subject restricted from (or granted) the measure today?"""
     from socialcredit.services import check as check_service
 
-    engine = make_engine(settings_for(db).db)
-    try:
-        with store_errors():
-            result = check_service.check(engine, subject_id, measure)
-    finally:
-        engine.dispose()
+    with store_engine(db) as engine, store_errors():
+        result = check_service.check(engine, subject_id, measure)
     if json_out:
         print_json(result.to_json())
         return

@@ -16,7 +16,15 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from socialcredit.cli.common import DbOption, JsonOption, command, console, print_json, settings_for
+from socialcredit.cli.common import (
+    DbOption,
+    JsonOption,
+    command,
+    console,
+    print_json,
+    settings_for,
+    store_engine,
+)
 
 if TYPE_CHECKING:
     from socialcredit.ingest.summary import RunSummary
@@ -130,13 +138,10 @@ def review_list(
     json_out: JsonOption = False,
 ) -> None:
     """Rows held for their identifier, with same-name candidate subjects."""
-    engine = make_engine(settings_for(db).db)
-    try:
+    with store_engine(db) as engine:
         from socialcredit.ingest import review
 
         rows = review.list_reviews(engine, status or None)
-    finally:
-        engine.dispose()
     if json_out:
         print_json(rows)
         return
@@ -170,13 +175,10 @@ def review_resolve(
     json_out: JsonOption = False,
 ) -> None:
     """Append the held row as an event about SUBJECT (re-validated; refused if it would fail)."""
-    engine = make_engine(settings_for(db).db)
-    try:
+    with store_engine(db) as engine:
         from socialcredit.ingest import review
 
         result = review.resolve(engine, review_id, subject, by=by)
-    finally:
-        engine.dispose()
     _print_result(
         result,
         json_out,
@@ -194,13 +196,10 @@ def review_reject(
     json_out: JsonOption = False,
 ) -> None:
     """Close a review without an event; the row stays in the quarantine."""
-    engine = make_engine(settings_for(db).db)
-    try:
+    with store_engine(db) as engine:
         from socialcredit.ingest import review
 
         result = review.reject(engine, review_id, by=by, reason=reason)
-    finally:
-        engine.dispose()
     _print_result(result, json_out, f"review {review_id} rejected")
 
 
@@ -221,13 +220,10 @@ def quarantine_export(
     json_out: JsonOption = False,
 ) -> None:
     """Write the rejection report: file, row, field, value, reason_code, reason."""
-    engine = make_engine(settings_for(db).db)
-    try:
+    with store_engine(db) as engine:
         from socialcredit.ingest import quarantine
 
         count = quarantine.export_csv(engine, out, batch_id=batch)
-    finally:
-        engine.dispose()
     if json_out:
         print_json({"out": out, "rows": count, "batch_id": batch})
     else:

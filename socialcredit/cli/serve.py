@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 from sqlalchemy import Engine
 
-from socialcredit.cli.common import DbOption, JsonOption, command, console, print_json, settings_for
+from socialcredit.cli.common import (
+    DbOption,
+    JsonOption,
+    command,
+    console,
+    print_json,
+    settings_for,
+    store_engine,
+)
 from socialcredit.errors import NotFound
 from socialcredit.services import keys as key_service
-from socialcredit.store.engine import make_engine
 from socialcredit.store.policies import policy_in_force
 
 
@@ -31,15 +36,6 @@ def serve(
         f"serving on http://{host}:{port} (docs: http://{host}:{port}/docs); Ctrl-C stops"
     )
     run_server(settings, host=host, port=port, workers=workers)
-
-
-@contextmanager
-def _store(db: str | None) -> Iterator[Engine]:
-    engine = make_engine(settings_for(db).db)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
 
 
 def _known_furnishers(engine: Engine) -> frozenset[str] | None:
@@ -66,7 +62,7 @@ def create(
     json_out: JsonOption = False,
 ) -> None:
     """Issue an API key and print it once; only its hash is stored."""
-    with _store(db) as engine:
+    with store_engine(db) as engine:
         key = key_service.create_key(
             engine,
             role=role,
@@ -90,7 +86,7 @@ def revoke(
     json_out: JsonOption = False,
 ) -> None:
     """Revoke an API key; running servers stop accepting it within a second."""
-    with _store(db) as engine:
+    with store_engine(db) as engine:
         revoked = key_service.revoke_key(engine, key)
     if json_out:
         print_json(revoked)
@@ -100,7 +96,7 @@ def revoke(
 
 def list_keys(db: DbOption = None, json_out: JsonOption = False) -> None:
     """List API keys (prefix, role, binding; never the secret)."""
-    with _store(db) as engine:
+    with store_engine(db) as engine:
         rows = key_service.list_keys(engine)
     if json_out:
         print_json(rows)

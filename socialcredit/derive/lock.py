@@ -27,30 +27,35 @@ POLL_SECONDS = 0.2
 Progress = Callable[[str], None]
 
 
-def _refused(wait_seconds: float) -> Conflict:
-    return Conflict(
-        f"another derive is running on this store (waited {wait_seconds:g} s for it): "
-        "try again when it has finished"
-    )
+def _wait_for(take: Callable[[], bool], wait_seconds: float, progress: Progress) -> None:
+    """Call ``take`` until it gets the lock, for up to ``wait_seconds``; then a conflict."""
+    deadline = time.monotonic() + wait_seconds
+    told = False
+    while not take():
+        if time.monotonic() >= deadline:
+            raise Conflict(
+                f"another derive is running on this store (waited {wait_seconds:g} s for it): "
+                "try again when it has finished"
+            )
+        if not told:
+            progress("waiting for another derive on this store")
+            told = True
+        time.sleep(POLL_SECONDS)
 
 
 @contextmanager
 def _file_lock(path: str, wait_seconds: float, progress: Progress) -> Iterator[None]:
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+
+    def take() -> bool:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
     try:
-        deadline = time.monotonic() + wait_seconds
-        told = False
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise _refused(wait_seconds) from None
-                if not told:
-                    progress("waiting for another derive on this store")
-                    told = True
-                time.sleep(POLL_SECONDS)
+        _wait_for(take, wait_seconds, progress)
         yield  # a forked worker shares the lock; it is released when this descriptor closes
     finally:
         os.close(fd)
@@ -59,19 +64,15 @@ def _file_lock(path: str, wait_seconds: float, progress: Progress) -> Iterator[N
 @contextmanager
 def _advisory_lock(engine: Engine, wait_seconds: float, progress: Progress) -> Iterator[None]:
     with engine.connect() as conn:
-        deadline = time.monotonic() + wait_seconds
-        told = False
-        while not conn.execute(
-            text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY}
-        ).scalar():
-            conn.rollback()
-            if time.monotonic() >= deadline:
-                raise _refused(wait_seconds)
-            if not told:
-                progress("waiting for another derive on this store")
-                told = True
-            time.sleep(POLL_SECONDS)
-        conn.commit()
+
+        def take() -> bool:
+            taken = bool(
+                conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY}).scalar()
+            )
+            conn.commit()  # the lock is the session's, not the transaction's
+            return taken
+
+        _wait_for(take, wait_seconds, progress)
         try:
             yield
         finally:

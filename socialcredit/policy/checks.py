@@ -114,8 +114,9 @@ def policy_problems(policy: Policy) -> list[Problem]:
     ]
 
 
-def _duplicate_codes(policy: Policy) -> Iterator[Problem]:
-    sections: Mapping[str, Sequence[Any]] = {
+def _sections(policy: Policy) -> Mapping[str, Sequence[Any]]:
+    """The policy's coded items by TOML section."""
+    return {
         "furnishers": policy.furnishers,
         "categories": policy.categories,
         "ratings": policy.ratings,
@@ -123,7 +124,10 @@ def _duplicate_codes(policy: Policy) -> Iterator[Problem]:
         "measures": policy.measures,
         "memoranda": policy.memoranda,
     }
-    for section, items in sections.items():
+
+
+def _duplicate_codes(policy: Policy) -> Iterator[Problem]:
+    for section, items in _sections(policy).items():
         first: dict[str, int] = {}
         for index, item in enumerate(items):
             if item.code in first:
@@ -137,15 +141,7 @@ def _duplicate_codes(policy: Policy) -> Iterator[Problem]:
 
 def _blank_legal_bases(policy: Policy) -> Iterator[Problem]:
     # The schema asks for 3 characters; spaces are not a legal basis either.
-    sections: Mapping[str, Sequence[Any]] = {
-        "furnishers": policy.furnishers,
-        "categories": policy.categories,
-        "ratings": policy.ratings,
-        "lists": policy.lists,
-        "measures": policy.measures,
-        "memoranda": policy.memoranda,
-    }
-    for section, items in sections.items():
+    for section, items in _sections(policy).items():
         for index, item in enumerate(items):
             if len(item.legal_basis.strip()) < 3:
                 yield Problem((section, index, "legal_basis"), no_legal_basis(section, item.code))

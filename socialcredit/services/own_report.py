@@ -11,24 +11,15 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from socialcredit import ids
 from socialcredit.errors import UnknownSubject
 from socialcredit.policy.schema import Policy
-from socialcredit.services.report import stored_report
+from socialcredit.services.report import stored_report, subject_from_id
 from socialcredit.settings import Settings
 
 
 def _empty(subject_id: str, policy: Policy) -> dict[str, Any]:
-    check = ids.check(subject_id)
     return {
-        "subject": {
-            "subject_id": subject_id,
-            "scheme": check.scheme,
-            "kind": check.kind,
-            "name": None,
-            "birth_date": check.birth_date,
-            "sex": check.sex,
-        },
+        "subject": subject_from_id(subject_id),
         "source": {
             "mode": "stored",
             "run_id": None,

@@ -18,28 +18,19 @@ from socialcredit.derive import slices
 from socialcredit.derive.policy_tables import policy_tables
 from socialcredit.derive.run import compute_slice, slice_records
 from socialcredit.errors import UnknownSubject
-from socialcredit.policy.load import parse_policy
 from socialcredit.policy.schema import Policy
 from socialcredit.services.check import latest_run
 from socialcredit.settings import Settings
 from socialcredit.store.engine import make_engine
-from socialcredit.store.policies import policy_in_force
+from socialcredit.store.policies import policy_in_force, stored_version
 from socialcredit.store.tables import (
     decisions,
     list_entries,
-    policy_versions,
     ratings,
     subjects,
 )
 
 STATUSES = ("active", "expired", "revoked", "fulfilled")
-
-
-def _policy_version(conn: Connection, version: str) -> Policy | None:
-    source = conn.execute(
-        select(policy_versions.c.source).where(policy_versions.c.version == version)
-    ).scalar_one_or_none()
-    return None if source is None else parse_policy(source, f"store:{version}").policy
 
 
 def _rows(conn: Connection, table: Any, subject_id: str) -> list[dict[str, Any]]:
@@ -149,6 +140,11 @@ def _subject(conn: Connection, subject_id: str) -> dict[str, Any]:
     ).first()
     if held is None:
         raise UnknownSubject(f"unknown_subject: {subject_id} is not in the store")
+    return subject_from_id(subject_id)
+
+
+def subject_from_id(subject_id: str) -> dict[str, Any]:
+    """What a valid identifier alone says about a subject the registry has no row for."""
     check = ids.check(subject_id)
     return {
         "subject_id": subject_id,
@@ -178,7 +174,8 @@ def stored_report(settings: Settings, engine: Engine, subject_id: str) -> dict[s
     with engine.connect() as conn:
         subject = _subject(conn, subject_id)
         run = latest_run(conn)
-        policy = _policy_version(conn, run.policy_version) if run else None
+        stored = stored_version(conn, run.policy_version) if run else None
+        policy = stored.policy if stored else None
         if policy is None:
             policy = policy_in_force(engine, dt.date.today()).policy
         derived = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Connection, Engine, insert, select
 
 from socialcredit.errors import Conflict, NotFound
 from socialcredit.policy.load import LoadedPolicy, parse_policy
@@ -36,6 +36,14 @@ def save_policy(engine: Engine, loaded: LoadedPolicy) -> bool:
             )
         )
     return True
+
+
+def stored_version(conn: Connection, version: str) -> LoadedPolicy | None:
+    """A policy version exactly as it was loaded, or None if the store has no such version."""
+    source = conn.execute(
+        select(policy_versions.c.source).where(policy_versions.c.version == version)
+    ).scalar_one_or_none()
+    return None if source is None else parse_policy(source, file=f"store:policy_versions/{version}")
 
 
 def policy_in_force(engine: Engine, as_of: dt.date) -> LoadedPolicy:

@@ -28,6 +28,13 @@ class Settings(BaseSettings):
         "(FILE.ledger.duckdb) and read only new events from the store",
     )
 
+    derive_delta_max_share: float = Field(
+        default=0.2,
+        ge=0,
+        le=1,
+        description="a full derive writes only the changed rows when they are at most this share "
+        "of the derived rows (0: always rewrite the whole tables)",
+    )
     derive_lock_wait_seconds: float = Field(
         default=600.0,
         ge=0,

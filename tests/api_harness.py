@@ -177,9 +177,6 @@ def publish_decisions(
                         "memorandum": "spc_consumption",
                         "basis": "SPC consumption restrictions",
                         "end_on": None,
-                        "policy_version": policy_version,
-                        "as_of": today,
-                        "run_id": run_id,
                         **row,
                     }
                     for row in rows

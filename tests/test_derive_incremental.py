@@ -14,6 +14,7 @@ from typing import Any
 
 import duckdb
 import pytest
+from derive_scenarios import AS_OF, filings, follow_ups, registrations, snapshot
 from derive_support import add_events, event, make_store, org, person, store
 from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import make_url
@@ -22,103 +23,6 @@ from socialcredit.derive.lock import ADVISORY_KEY
 from socialcredit.store import tables
 from socialcredit.store.engine import normalise_url
 
-AS_OF = dt.date(2025, 6, 1)
-PERSON_CATEGORIES = ("court.dishonest_defaulter", "admin.penalty_general", "tax.major_violation")
-ORG_CATEGORIES = (*PERSON_CATEGORIES, "tax.grade_a", "honor.contract_abiding")
-FURNISHER = {
-    "court.dishonest_defaulter": "court",
-    "admin.penalty_general": "market",
-    "tax.major_violation": "tax",
-    "tax.grade_a": "tax",
-    "honor.contract_abiding": "market",
-    "registration.basic": "market",
-}
-
-
-def _random_day(rng: random.Random) -> dt.date:
-    return AS_OF - dt.timedelta(days=rng.randint(-20, 1200))
-
-
-def _files(
-    rng: random.Random, prefix: str, persons: list[str], orgs: list[str], n: int
-) -> list[dict[str, Any]]:
-    rows = []
-    for i in range(n):
-        if rng.random() < 0.5:
-            subject, category = rng.choice(persons), rng.choice(PERSON_CATEGORIES)
-        else:
-            subject, category = rng.choice(orgs), rng.choice(ORG_CATEGORIES)
-        extra: dict[str, Any] = {}
-        if category == "court.dishonest_defaulter":
-            extra = {
-                "ground": rng.choice([None, "ability_refusal", "evasion"]),
-                "extension_months": rng.choice([None, 0, 6, 36]),
-            }
-        rows.append(
-            event(FURNISHER[category], f"{prefix}{i}", subject, category, _random_day(rng), **extra)
-        )
-    return rows
-
-
-def _registrations(
-    rng: random.Random, prefix: str, persons: list[str], orgs: list[str]
-) -> list[dict[str, Any]]:
-    return [
-        event(
-            "market",
-            f"{prefix}{o[-4:]}",
-            o,
-            "registration.basic",
-            _random_day(rng),
-            legal_rep_id=rng.choice(persons),
-        )
-        for o in orgs
-        if rng.random() < 0.8
-    ]
-
-
-def _follow_ups(rng: random.Random, filed: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    rows = []
-    for row in rng.sample(filed, k=min(4, len(filed))):
-        action = rng.choice(["amend", "revoke", "fulfil"])
-        extra = {k: row[k] for k in ("ground", "extension_months", "legal_rep_id")}
-        if action == "amend":
-            extra["document_no"] = f"amended {row['record_id']}"
-            extra["extension_months"] = rng.choice([None, 3])
-        when = row["decided_on"] + dt.timedelta(days=rng.randint(0, 400))
-        rows.append(
-            event(
-                row["furnisher"],
-                row["record_id"],
-                row["subject_id"],
-                row["category"],
-                when,
-                action=action,
-                **extra,
-            )
-        )
-    return rows
-
-
-def _snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
-    """The derived tables without their run ids, in a comparable order."""
-    snap = {}
-    with store(url) as engine, engine.connect() as conn:
-        for table in tables.DERIVED_TABLES:
-            columns = [c for c in table.columns if c.name != "run_id"]
-            rows = conn.execute(select(*columns)).all()
-            snap[table.name] = sorted(
-                (
-                    tuple(
-                        json.dumps(v, sort_keys=True) if isinstance(v, list | dict) else v
-                        for v in row
-                    )
-                    for row in rows
-                ),
-                key=repr,
-            )
-    return snap
-
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_incremental_equals_full(db_url: str, run: Any, seed: int) -> None:
@@ -126,25 +30,25 @@ def test_incremental_equals_full(db_url: str, run: Any, seed: int) -> None:
     persons = [person(i + 1) for i in range(5)]
     orgs = [org(i + 1) for i in range(3)]
     make_store(db_url)
-    first = _files(rng, "a", persons, orgs, 14) + _registrations(rng, "ra", persons, orgs)
+    first = filings(rng, "a", persons, orgs, 14) + registrations(rng, "ra", persons, orgs)
     add_events(db_url, first)
     as_of = ["--as-of", AS_OF.isoformat()]
     run("derive", "--db", db_url, *as_of)
 
     # Later events: new records, amendments, revocations, fulfilments, a new legal rep.
     second = (
-        _files(rng, "b", persons[:3], orgs[:2], 4)
-        + _follow_ups(rng, first)
-        + _registrations(rng, "rb", persons, orgs[:1])
+        filings(rng, "b", persons[:3], orgs[:2], 4)
+        + follow_ups(rng, first)
+        + registrations(rng, "rb", persons, orgs[:1])
     )
     add_events(db_url, second)
     summary = json.loads(run("derive", "--db", db_url, *as_of, "--json").stdout)
     assert summary["mode"] == "incremental"
-    incremental = _snapshot(db_url)
+    incremental = snapshot(db_url)
 
     summary = json.loads(run("derive", "--db", db_url, *as_of, "--full", "--json").stdout)
     assert summary["mode"] == "full"
-    full = _snapshot(db_url)
+    full = snapshot(db_url)
     assert incremental == full
     assert full["decisions"], "the scenario should produce decisions"
 
@@ -235,18 +139,18 @@ def test_full_runs_swap_in_tables_identical_to_the_migrated_schema(db_url: str, 
     make_store(db_url)
     migrated = _derived_schema(db_url)
     add_events(
-        db_url, _files(rng, "a", persons, orgs, 30) + _registrations(rng, "r", persons, orgs)
+        db_url, filings(rng, "a", persons, orgs, 30) + registrations(rng, "r", persons, orgs)
     )
     with store(db_url) as engine, engine.begin() as conn:  # what a crashed run leaves
         conn.execute(text("CREATE TABLE ratings__derive_run999 (x INTEGER)"))
     as_of = ["--as-of", AS_OF.isoformat(), "--full"]
     run("derive", "--db", db_url, *as_of)
-    whole = _snapshot(db_url)
+    whole = snapshot(db_url)
     assert len(whole["ratings"]) == 9 and len(whole["list_entries"]) > 3
     run("derive", "--db", db_url, *as_of)
-    assert _snapshot(db_url) == whole
+    assert snapshot(db_url) == whole
     assert _derived_schema(db_url) == migrated
-    add_events(db_url, _files(rng, "b", persons[:1], orgs[:1], 3))
+    add_events(db_url, filings(rng, "b", persons[:1], orgs[:1], 3))
     summary = json.loads(
         run("derive", "--db", db_url, "--as-of", AS_OF.isoformat(), "--json").stdout
     )
@@ -278,19 +182,19 @@ def test_sqlite_full_runs_keep_a_ledger_copy_that_follows_the_store(
     rng = random.Random(11)
     persons, orgs = [person(i + 1) for i in range(5)], [org(i + 1) for i in range(3)]
     make_store(url)
-    first = _files(rng, "a", persons, orgs, 12) + _registrations(rng, "r", persons, orgs)
+    first = filings(rng, "a", persons, orgs, 12) + registrations(rng, "r", persons, orgs)
     add_events(url, first)
     full = ["--as-of", AS_OF.isoformat(), "--full"]
     run("derive", "--db", url, *full)
     assert _copied(copy) == _ledger(url)
 
-    add_events(url, _files(rng, "b", persons[:2], orgs[:1], 4) + _follow_ups(rng, first))
+    add_events(url, filings(rng, "b", persons[:2], orgs[:1], 4) + follow_ups(rng, first))
     run("derive", "--db", url, *full)
     assert _copied(copy) == _ledger(url)
-    from_copy = _snapshot(url)
+    from_copy = snapshot(url)
     monkeypatch.setenv("SOCIALCREDIT_LEDGER_MIRROR", "0")
     run("derive", "--db", url, *full)
-    assert _snapshot(url) == from_copy and from_copy["list_entries"]
+    assert snapshot(url) == from_copy and from_copy["list_entries"]
     monkeypatch.delenv("SOCIALCREDIT_LEDGER_MIRROR")
 
     copy.write_bytes(b"not a DuckDB file")  # a damaged copy is only a cache: rebuilt
@@ -301,7 +205,7 @@ def test_sqlite_full_runs_keep_a_ledger_copy_that_follows_the_store(
         if leftover != copy:
             leftover.unlink()
     make_store(url)
-    add_events(url, _files(rng, "c", persons, orgs, 20))
+    add_events(url, filings(rng, "c", persons, orgs, 20))
     run("derive", "--db", url, *full)
     assert _copied(copy) == _ledger(url)
     assert not any(record.startswith("a") for _, record in _copied(copy))
@@ -329,7 +233,7 @@ def test_a_second_full_derive_is_refused_while_the_ledger_copy_is_in_use(
 ) -> None:
     url = f"sqlite:///{tmp_path / 'store.db'}"
     make_store(url)
-    add_events(url, _files(random.Random(5), "a", [person(1)], [org(1)], 4))
+    add_events(url, filings(random.Random(5), "a", [person(1)], [org(1)], 4))
     full = ["--as-of", AS_OF.isoformat(), "--full"]
     run("derive", "--db", url, *full)
     holds_copy = (  # as a running derive would
@@ -353,7 +257,7 @@ def test_a_full_derive_waits_for_a_busy_sqlite_store(
 
     url = f"sqlite:///{tmp_path / 'store.db'}"
     make_store(url)
-    add_events(url, _files(random.Random(9), "a", [person(1), person(2)], [org(1)], 8))
+    add_events(url, filings(random.Random(9), "a", [person(1), person(2)], [org(1)], 8))
     create = duck_engine.create_sqlite_shadows
 
     def create_then_lock(path: str, *args: Any) -> None:
@@ -376,7 +280,7 @@ def test_a_full_derive_waits_for_a_busy_sqlite_store(
     monkeypatch.setattr(duck_engine, "create_sqlite_shadows", create_then_lock)  # forked too
     result = run("derive", "--db", url, "--as-of", AS_OF.isoformat(), "--full")
     assert "the store is busy with another writer: loading again" in result.stderr
-    assert _snapshot(url)["ratings"]
+    assert snapshot(url)["ratings"]
 
 
 HOLD_LOCK = {
@@ -398,7 +302,7 @@ def test_one_derive_at_a_time_per_store(
     """While another derive holds the store's derive lock, a derive waits for it, then gives up
     with a conflict; once the lock is free, it runs."""
     make_store(db_url)
-    add_events(db_url, _files(random.Random(3), "a", [person(1)], [org(1)], 4))
+    add_events(db_url, filings(random.Random(3), "a", [person(1)], [org(1)], 4))
     url = make_url(normalise_url(db_url))
     backend = url.get_backend_name()
     target = (

@@ -2,7 +2,7 @@
 
 ``derive_relations`` runs over whatever ``events`` / ``subjects`` relations it is given: the
 attached store (a full run) or a slice read by index (incremental runs, replays). The result's
-relations have the stored tables' columns (``STORED``), minus the run-level constants.
+relations have the stored tables' columns (``STORED``).
 """
 
 from __future__ import annotations
@@ -21,15 +21,10 @@ from socialcredit.store import tables
 Table = Any  # ibis.Table
 Progress = Callable[[str], None]
 
-RUN_CONSTANTS = ("policy_version", "as_of", "run_id")
-
-
-def _stored_columns(table: Any) -> tuple[str, ...]:
-    return tuple(c.name for c in table.columns if c.name not in RUN_CONSTANTS)
-
-
-# Columns each derived table receives from the expressions (the rest are run constants).
-STORED: dict[str, tuple[str, ...]] = {t.name: _stored_columns(t) for t in tables.DERIVED_TABLES}
+# Columns each derived table receives from the expressions.
+STORED: dict[str, tuple[str, ...]] = {
+    t.name: tuple(c.name for c in t.columns) for t in tables.DERIVED_TABLES
+}
 # A record's state as ``report`` shows it.
 RECORD_COLUMNS = (
     "furnisher",

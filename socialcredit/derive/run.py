@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select
 
 from socialcredit.derive import slices
 from socialcredit.derive.engines import Engine as DeriveEngine
@@ -39,6 +39,7 @@ from socialcredit.derive.pipeline import (
     record_stages,
 )
 from socialcredit.derive.policy_tables import PolicyTables, policy_tables
+from socialcredit.derive.run_finish import RunFinish
 from socialcredit.derive.worker import run_in_child
 from socialcredit.errors import NotFound
 from socialcredit.settings import Settings
@@ -72,6 +73,9 @@ class DeriveResult:
     decisions: int
     lists: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    # How the results reached the store: method (changed_rows, whole_tables, slice), rows
+    # deleted and inserted.
+    written: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -117,15 +121,6 @@ def _start_run(engine: Engine, mode: Mode, as_of: dt.date, version: str, high_wa
         return int(key[0]) if key else 0
 
 
-def _finish_run(conn: Connection, run_id: int, subjects: int, seconds: float) -> None:
-    runs = tables.derive_runs
-    conn.execute(
-        update(runs)
-        .where(runs.c.run_id == run_id)
-        .values(subjects=subjects, finished_at=dt.datetime.now(dt.UTC), seconds=seconds)
-    )
-
-
 def _counts(engine: DeriveEngine, derived: Derived) -> dict[str, Any]:
     per_list = engine.to_arrow(derived.list_entries.list_code.value_counts())
     return {
@@ -147,12 +142,13 @@ def _full(
     high_water: int,
     as_of: dt.date,
     policy: PolicyTables,
+    started: float,
     *,
     progress: Progress,
 ) -> dict[str, Any]:
     """The whole store through an attached engine, up to the run's high-water event (so that
-    a report, which reads that far, sees what the run saw); returns the counts."""
-    version = policy.version
+    a report, which reads that far, sees what the run saw); writes the results and finishes
+    the run in one store transaction; returns the counts."""
     progress("starting the engine")
     with DuckDBEngine(settings) as duck:
         progress("attaching the store")
@@ -162,28 +158,26 @@ def _full(
         derived = derive_relations(
             duck, events, duck.store_table("subjects"), policy, as_of, progress
         )
+        progress("counting")
+        counts = _counts(duck, derived)
         progress("writing to the store")
-        constants = {"policy_version": version, "as_of": as_of, "run_id": run_id}
-        duck.replace_store_tables(
+        written = duck.replace_store_tables(
             [
                 TableWrite(
                     target=name,
                     source=SOURCES[name],
                     columns=STORED[name],
-                    constants={
-                        k: v for k, v in constants.items() if k in tables.metadata.tables[name].c
-                    },
                     order_by=PRIMARY_KEYS[name],
                 )
                 for name in SOURCES
             ],
             progress,
             tag=f"run{run_id}",
+            finish=RunFinish(run_id, counts["subjects"], started),
+            delta_max_share=settings.derive_delta_max_share,
         )
-        progress("counting")
-        counts = _counts(duck, derived)
         progress("closing the engine")
-    return counts
+    return {**counts, "written": asdict(written)}
 
 
 def _rows(duck: DeriveEngine, derived: Derived) -> dict[str, list[dict[str, Any]]]:
@@ -227,28 +221,26 @@ def _in_chunks(column: Any, values: Sequence[str]) -> list[Any]:
 
 
 def _replace_slice(
-    conn: Connection,
-    piece: slices.Slice,
-    rows: Mapping[str, list[dict[str, Any]]],
-    constants: Mapping[str, Any],
-) -> None:
+    conn: Connection, piece: slices.Slice, rows: Mapping[str, list[dict[str, Any]]]
+) -> int:
+    """Replace the slice's rows; returns how many stored rows were deleted."""
     touched = sorted(piece.subject_ids)
+    deleted = 0
     for name in ("ratings", "list_entries"):
         table = tables.metadata.tables[name]
         for clause in _in_chunks(table.c.subject_id, touched):
-            conn.execute(delete(table).where(clause))
+            deleted += conn.execute(delete(table).where(clause)).rowcount
     # A decision belongs to its source subject; its holder is the source or a named legal rep.
     holders = sorted(piece.subject_ids | piece.legal_reps_named())
     d = tables.decisions
     for holder_clause in _in_chunks(d.c.subject_id, holders):
         for source_clause in _in_chunks(d.c.source_subject_id, touched):
-            conn.execute(delete(d).where(holder_clause, source_clause))
+            deleted += conn.execute(delete(d).where(holder_clause, source_clause)).rowcount
     for name in STORED:
         data = rows[name]
-        table = tables.metadata.tables[name]
-        extra = {k: v for k, v in constants.items() if k in table.c}
         if data:
-            conn.execute(insert(table), [{**row, **extra} for row in data])
+            conn.execute(insert(tables.metadata.tables[name]), data)
+    return deleted
 
 
 def _incremental(
@@ -259,6 +251,7 @@ def _incremental(
     as_of: dt.date,
     policy: PolicyTables,
     touched: set[str],
+    started: float,
     progress: Progress,
 ) -> dict[str, Any]:
     progress(f"incremental: {len(touched)} touched subjects")
@@ -269,12 +262,18 @@ def _incremental(
         if touched
         else {name: [] for name in (*STORED, "records")}
     )
-    constants = {"policy_version": policy.version, "as_of": as_of, "run_id": run_id}
+    subjects = len(piece.subject_ids | piece.legal_reps_named())
     progress("writing to the store")
     with engine.begin() as conn:
-        _replace_slice(conn, piece, rows, constants)
+        deleted = _replace_slice(conn, piece, rows)
+        RunFinish(run_id, subjects, started).execute(conn)
     return {
-        "subjects": len(piece.subject_ids | piece.legal_reps_named()),
+        "written": {
+            "method": "slice",  # the touched subjects' rows, replaced whatever they held
+            "rows_deleted": deleted,
+            "rows_inserted": sum(len(rows[name]) for name in STORED),
+        },
+        "subjects": subjects,
         "records": len(rows["records"]),
         "ratings": len(rows["ratings"]),
         "list_entries": len(rows["list_entries"]),
@@ -291,7 +290,7 @@ def derive(
     progress: Progress = quiet,
 ) -> DeriveResult:
     """Run the derivation as of ``as_of`` (default today) and record the run."""
-    started = time.perf_counter()
+    started = time.time()  # wall clock: a full run on SQLite finishes in a child process
     day = as_of or dt.date.today()
     engine = make_engine(settings.db)
     try:
@@ -334,15 +333,17 @@ def _locked_run(
         url = engine.url.render_as_string(hide_password=False)
         if engine.dialect.name == "sqlite":  # see worker.py: one SQLite library per process
             counts = run_in_child(
-                _full, settings, url, run_id, high_water, day, policy, progress=progress
+                _full, settings, url, run_id, high_water, day, policy, started, progress=progress
             )
         else:
-            counts = _full(settings, url, run_id, high_water, day, policy, progress=progress)
+            counts = _full(
+                settings, url, run_id, high_water, day, policy, started, progress=progress
+            )
     else:
-        counts = _incremental(settings, engine, run_id, high_water, day, policy, touched, progress)
-    seconds = round(time.perf_counter() - started, 3)
-    with engine.begin() as conn:
-        _finish_run(conn, run_id, counts["subjects"], seconds)
+        counts = _incremental(
+            settings, engine, run_id, high_water, day, policy, touched, started, progress
+        )
+    seconds = round(time.time() - started, 3)
     return DeriveResult(
         run_id=run_id,
         mode=mode,

@@ -38,6 +38,7 @@ import numpy.typing as npt
 import orjson
 from sqlalchemy import Connection, func, select
 
+from socialcredit.services.check import latest_run as last_finished_run
 from socialcredit.store.tables import decisions, derive_runs, subjects
 
 NO_END = int(np.iinfo(np.int32).max)
@@ -342,7 +343,8 @@ def build_index(
     conn: Connection, *, measures: Sequence[str], policy_version: str | None
 ) -> DecisionIndex:
     """Read ``subjects`` and ``decisions`` (one pass each) into a new index."""
-    run_id = latest_run(conn)
+    run = last_finished_run(conn)
+    run_id = None if run is None else int(run.run_id)
     known_ids = conn.execute(select(subjects.c.subject_id)).scalars().all()
     rows = conn.execute(
         select(
@@ -355,8 +357,6 @@ def build_index(
             decisions.c.basis,
             decisions.c.start_on,
             decisions.c.end_on,
-            decisions.c.policy_version,
-            decisions.c.as_of,
         )
     ).all()
     all_measures = list(dict.fromkeys([*measures, *(r.measure for r in rows)]))
@@ -373,7 +373,10 @@ def build_index(
 
     lists, list_codes = _intern([r.list_code for r in rows])
     details, detail_codes = _intern([(r.effect, r.memorandum, r.basis) for r in rows])
-    provenance, prov_codes = _intern([(r.policy_version, r.as_of) for r in rows])
+    # Every row holds as of the last finished run (the rows carry no run of their own).
+    provenance, prov_codes = _intern(
+        [(run.policy_version, run.as_of) for _ in rows] if run is not None else []
+    )
     source_ids, source_codes = _intern(
         [None if r.source_subject_id == r.subject_id else r.source_subject_id for r in rows]
     )

@@ -4,10 +4,12 @@ Three groups:
 - system of record, append-only: ``events`` (the ledger), ``ingest_batches``, ``quarantine``,
   ``review_queue``, ``policy_versions``;
 - registry: ``subjects`` (one row per validated identifier, upserted by ingestion);
-- derived serving state, rewritten by ``derive``: ``ratings``, ``list_entries``,
-  ``decisions``, with ``derive_runs`` recording every run. Record states are not stored: they
-  are one row per record, cheap to compute for one subject (``report``) and the most expensive
-  thing to write for all of them.
+- derived serving state, kept current by ``derive``: ``ratings``, ``list_entries``,
+  ``decisions``, with ``derive_runs`` recording every run. The rows carry no run: the last
+  finished run (finished in the transaction that wrote its results) says as of which date and
+  under which policy they hold, and a full run rewrites only the rows that changed. Record
+  states are not stored: they are one row per record, cheap to compute for one subject
+  (``report``) and the most expensive thing to write for all of them.
 
 Subjects are keyed by their normalised identifier (``subject_id``): a resident ID and a USCC
 never share a value once normalised and classified by ``socialcredit.ids``. Amounts are kept
@@ -168,9 +170,6 @@ ratings = Table(
     Column("score", Integer, nullable=False),
     Column("band", String(8), nullable=False),
     Column("reasons", JSON, nullable=False),  # [{"code", "points", "records": [...]}], at most 4
-    Column("policy_version", String(64), nullable=False),
-    Column("as_of", Date, nullable=False),
-    Column("run_id", Key, nullable=False),
 )
 
 list_entries = Table(
@@ -184,9 +183,6 @@ list_entries = Table(
     Column("end_on", Date),  # None: no fixed term (until a removal condition)
     Column("basis", Text, nullable=False),
     Column("document_no", String(128), nullable=False),
-    Column("policy_version", String(64), nullable=False),
-    Column("as_of", Date, nullable=False),
-    Column("run_id", Key, nullable=False),
     # Added by migration 0002 (hence last, as ALTER TABLE put them):
     Column("ground", String(64)),  # the record's ground (as amended), shown when published
     Column("amount_fen", BigInteger),  # the record's amount (as amended)
@@ -205,9 +201,6 @@ decisions = Table(
     Column("basis", Text, nullable=False),
     Column("start_on", Date, nullable=False),
     Column("end_on", Date),
-    Column("policy_version", String(64), nullable=False),
-    Column("as_of", Date, nullable=False),
-    Column("run_id", Key, nullable=False),
     Index("ix_decisions_measure", "measure", "subject_id"),
 )
 

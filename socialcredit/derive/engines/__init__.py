@@ -13,8 +13,9 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from socialcredit.derive.engines.duckdb_write import TableWrite
+from socialcredit.derive.engines.duckdb_write import TableWrite, Written
 from socialcredit.derive.policy_tables import PolicyRelations, PolicyTables
+from socialcredit.derive.run_finish import RunFinish
 
 Table = Any  # ibis.Table
 
@@ -31,8 +32,14 @@ class Engine(Protocol):
     def count(self, expr: Table) -> int: ...
     def to_arrow(self, expr: Table) -> pa.Table: ...
     def replace_store_tables(
-        self, writes: Sequence[TableWrite], progress: Callable[[str], None] = ..., *, tag: str
-    ) -> None: ...
+        self,
+        writes: Sequence[TableWrite],
+        progress: Callable[[str], None] = ...,
+        *,
+        tag: str,
+        finish: RunFinish | None = ...,
+        delta_max_share: float = ...,
+    ) -> Written: ...
 
 
-__all__ = ["Engine", "TableWrite"]
+__all__ = ["Engine", "TableWrite", "Written"]

@@ -25,17 +25,22 @@ from ibis.backends.sql.datatypes import DuckDBType
 from sqlalchemy.engine import URL, make_url
 
 from socialcredit.derive import ledger_mirror
+from socialcredit.derive.engines.duckdb_delta import apply_delta, plan_delta
 from socialcredit.derive.engines.duckdb_write import (
     TableWrite,
+    Written,
     create_sqlite_shadows,
+    drop_pg_shadows,
     drop_sqlite_shadows,
     fill_shadows,
+    load_pg_shadows,
     quote_ident,
-    replace_by_swap,
     shadow_suffix,
+    swap_pg_shadows,
     swap_sqlite_shadows,
 )
 from socialcredit.derive.policy_tables import PolicyRelations, PolicyTables
+from socialcredit.derive.run_finish import RunFinish
 from socialcredit.errors import ConfigError, StoreError
 from socialcredit.settings import Settings
 from socialcredit.store.engine import normalise_url
@@ -106,6 +111,7 @@ class DuckDBEngine:
         self._ledger_mirror = settings.ledger_mirror
         self._schema: str | None = None
         self._sqlite_path: str | None = None
+        self._url: str | None = None
         self._tables: set[str] = set()
 
     def __enter__(self) -> DuckDBEngine:
@@ -144,6 +150,7 @@ class DuckDBEngine:
                     message = message.replace(form, "***")
             raise StoreError(f"DuckDB could not attach the store: {message}") from None
         self._schema = schema
+        self._url = url
 
     def store_table(self, name: str) -> Table:
         if self._schema is None:
@@ -167,29 +174,65 @@ class DuckDBEngine:
         progress: Callable[[str], None] = lambda _: None,
         *,
         tag: str,
-    ) -> None:
-        """Replace the given derived tables in one store transaction (readers never see gaps),
-        through shadow tables named for ``tag`` (one per run: letters, digits, ``_``).
+        finish: RunFinish | None = None,
+        delta_max_share: float = 0.0,
+    ) -> Written:
+        """Replace the given derived tables in one store transaction (readers never see gaps)
+        that also marks the run ``finish`` finished. With ``delta_max_share`` > 0, only the rows
+        that changed are written when they are at most that share (``duckdb_delta``); else
+        whole tables are swapped in through shadow tables named for ``tag`` (letters, digits,
+        ``_``).
 
-        On SQLite this detaches the store: call it last.
+        This detaches the store: call it last.
         """
+        if self._schema is None or self._url is None:
+            raise StoreError("no store attached")
+        url = self._url
+        if delta_max_share > 0:
+            deltas = plan_delta(self.con, STORE, self._schema, writes, delta_max_share, progress)
+            if deltas is not None:
+                self.detach()  # the store's own driver writes: one SQLite library at a time
+                apply_delta(url, deltas, finish, progress)
+                return Written(
+                    "changed_rows",
+                    sum(len(d.deletes) for d in deltas),
+                    sum(len(d.inserts) for d in deltas),
+                )
+        whole = Written("whole_tables", 0, self._rows(writes))
         suffix = shadow_suffix(tag)
         if self._sqlite_path is None:
-            replace_by_swap(self.con, STORE, writes, progress, suffix=suffix)
-            return
+            try:
+                swap = load_pg_shadows(self.con, STORE, writes, progress, suffix=suffix)
+                self.detach()
+                swap_pg_shadows(url, swap, finish, progress)
+            except BaseException:
+                self.detach()
+                drop_pg_shadows(url, writes, suffix)
+                raise
+            return whole
         path = self._sqlite_path
         self.detach()  # SQLite itself makes the shadows: one SQLite library at a time
         progress("shadow tables")
         create_sqlite_shadows(path, writes, suffix)
         try:
-            self.attach(f"sqlite:///{path}")
+            self.attach(url)
             fill_shadows(self.con, STORE, writes, suffix, progress)
             self.detach()
-            swap_sqlite_shadows(path, writes, suffix, progress)
+            swap_sqlite_shadows(path, writes, suffix, progress, finish)
         except BaseException:
             self.detach()
             drop_sqlite_shadows(path, writes, suffix)
             raise
+        return whole
+
+    def _rows(self, writes: Sequence[TableWrite]) -> int:
+        total = 0
+        for write in writes:
+            (count,) = self.con.execute(
+                f"SELECT count(*) FROM {quote_ident(write.source)}"
+            ).fetchone() or (0,)
+            total += int(count)
+        return total
 
     def detach(self) -> None:
         if self._schema is not None:

@@ -19,19 +19,19 @@ wrote it three times.
 
 from __future__ import annotations
 
-import datetime as dt
 import sqlite3
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import closing, suppress
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import duckdb
 from sqlalchemy import MetaData, Table
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.schema import CreateIndex, CreateTable
 
+from socialcredit.derive.run_finish import RunFinish
+from socialcredit.store.engine import make_engine
 from socialcredit.store.tables import metadata
 
 Progress = Callable[[str], None]
@@ -45,42 +45,38 @@ BUSY_RETRY_MAX_SECONDS = 2.0
 
 @dataclass(frozen=True)
 class TableWrite:
-    """Replace ``target`` in the store by ``source`` (a DuckDB table) plus constant columns."""
+    """Replace ``target`` in the store by ``source`` (a DuckDB table with its columns)."""
 
     target: str
     source: str
     columns: Sequence[str]
-    constants: Mapping[str, Any] = field(default_factory=dict)
     order_by: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class Written:
+    """How a run's results reached the store: ``changed_rows`` (only the difference) or
+    ``whole_tables`` (shadow tables swapped in), and how many rows were deleted and inserted
+    (for whole tables, every row is inserted and the old tables dropped)."""
+
+    method: str
+    rows_deleted: int
+    rows_inserted: int
 
 
 def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _sql_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "BOOLEAN"
-    if isinstance(value, int):
-        return "BIGINT"
-    if isinstance(value, dt.date):
-        return "DATE"
-    return "VARCHAR"
-
-
-def _select(write: TableWrite, where: str = "") -> tuple[str, list[Any]]:
-    """``SELECT columns, CAST(? AS type)... FROM source [WHERE ...] ORDER BY key`` and the
-    constants' parameters (a WHERE's own parameters follow them)."""
-    parts = [quote_ident(c) for c in write.columns]
-    parts += [f"CAST(? AS {_sql_type(v)}) AS {quote_ident(k)}" for k, v in write.constants.items()]
+def _select(write: TableWrite) -> str:
+    """``SELECT columns FROM source ORDER BY key``."""
+    sql = f"SELECT {_names(write)} FROM {quote_ident(write.source)}"
     order = ", ".join(quote_ident(c) for c in write.order_by)
-    sql = f"SELECT {', '.join(parts)} FROM {quote_ident(write.source)}"
-    sql += f" WHERE {where}" if where else ""
-    return (f"{sql} ORDER BY {order}" if order else sql), list(write.constants.values())
+    return f"{sql} ORDER BY {order}" if order else sql
 
 
 def _names(write: TableWrite) -> str:
-    return ", ".join(quote_ident(c) for c in (*write.columns, *write.constants))
+    return ", ".join(quote_ident(c) for c in write.columns)
 
 
 def shadow_suffix(tag: str) -> str:
@@ -96,8 +92,9 @@ def _leftover_pattern(write: TableWrite) -> str:
     return literal + "%"
 
 
-def _pg_swap_sql(writes: Sequence[TableWrite], suffix: str) -> tuple[list[str], str]:
-    """DDL to index the shadow tables, and the one transaction that swaps them in."""
+def _pg_swap_sql(writes: Sequence[TableWrite], suffix: str) -> tuple[list[str], list[str]]:
+    """DDL to index the shadow tables, and the statements of the one transaction that swaps
+    them in."""
     build: list[str] = []
     swap: list[str] = []
     for write in writes:
@@ -125,22 +122,23 @@ def _pg_swap_sql(writes: Sequence[TableWrite], suffix: str) -> tuple[list[str], 
                 f"RENAME TO {quote_ident(str(index.name))}"
             )
         build.append(f"ANALYZE {shadow}")
-    return build, "BEGIN; " + "; ".join(swap) + "; COMMIT"
+    return build, swap
 
 
 def _pg_execute(con: duckdb.DuckDBPyConnection, catalog: str, sql: str) -> None:
     con.execute(f"CALL postgres_execute('{catalog}', ?)", [sql])
 
 
-def replace_by_swap(
+def load_pg_shadows(
     con: duckdb.DuckDBPyConnection,
     catalog: str,
     writes: Sequence[TableWrite],
     progress: Progress,
     *,
     suffix: str,
-) -> None:
-    """PostgreSQL: load shadow tables, index them, swap them in with one short transaction.
+) -> list[str]:
+    """PostgreSQL: load shadow tables and index them; returns the statements that swap them
+    in, for one short transaction of the caller's (``swap_pg_shadows``).
 
     Shadows are named per run, so two overlapping runs never fill or swap each other's;
     leftovers of other runs are dropped first (a run still going then fails at its swap, which
@@ -164,19 +162,42 @@ def replace_by_swap(
     con.execute("CALL pg_clear_cache()")  # DuckDB caches the catalog: let it see the shadows
     for write in writes:
         progress(f"load {write.target}")
-        select, params = _select(write)
         con.execute(
             f"INSERT INTO {catalog}.{quote_ident(write.target + suffix)} "
-            f"({_names(write)}) {select}",
-            params,
+            f"({_names(write)}) {_select(write)}"
         )
     build, swap = _pg_swap_sql(writes, suffix)
     progress("index")
     for statement in build:
         _pg_execute(con, catalog, statement)
+    return swap
+
+
+def swap_pg_shadows(
+    url: str, statements: Sequence[str], finish: RunFinish | None, progress: Progress
+) -> None:
+    """One transaction: the swap statements, and the run marked finished."""
     progress("swap")
-    _pg_execute(con, catalog, swap)
-    con.execute("CALL pg_clear_cache()")
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            for statement in statements:
+                conn.exec_driver_sql(statement)
+            if finish is not None:
+                finish.execute(conn)
+    finally:
+        engine.dispose()
+
+
+def drop_pg_shadows(url: str, writes: Sequence[TableWrite], suffix: str) -> None:
+    """Best effort, on a failure path: the failure being reported matters more than this."""
+    engine = make_engine(url)
+    try:
+        with suppress(Exception), engine.begin() as conn:
+            for write in writes:
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {quote_ident(write.target + suffix)}")
+    finally:
+        engine.dispose()
 
 
 # --- SQLite: shadow tables made by SQLite, filled by DuckDB, swapped in by SQLite -----------
@@ -236,9 +257,8 @@ def _fill_once(
     try:
         for write in writes:
             progress(f"load {write.target}")
-            select, params = _select(write)
             shadow = quote_ident(write.target + suffix)
-            con.execute(f"INSERT INTO {catalog}.{shadow} ({_names(write)}) {select}", params)
+            con.execute(f"INSERT INTO {catalog}.{shadow} ({_names(write)}) {_select(write)}")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -271,10 +291,15 @@ def fill_shadows(
 
 
 def swap_sqlite_shadows(
-    path: str, writes: Sequence[TableWrite], suffix: str, progress: Progress
+    path: str,
+    writes: Sequence[TableWrite],
+    suffix: str,
+    progress: Progress,
+    finish: RunFinish | None = None,
 ) -> None:
     """One ``BEGIN IMMEDIATE`` transaction: drop each target, rename its shadow to it, build the
-    secondary indexes by sorting. Readers keep seeing the previous tables until the commit."""
+    secondary indexes by sorting, mark the run finished. Readers keep seeing the previous
+    tables until the commit."""
     dialect = sqlite_dialect.dialect()
     with closing(_sqlite(path)) as db:
         db.execute("BEGIN IMMEDIATE")
@@ -286,6 +311,8 @@ def swap_sqlite_shadows(
                 db.execute(f"ALTER TABLE {quote_ident(write.target + suffix)} RENAME TO {target}")
                 for index in metadata.tables[write.target].indexes:
                     db.execute(str(CreateIndex(index).compile(dialect=dialect)))
+            if finish is not None:
+                finish.execute_sqlite3(db)
             progress("commit")
             db.execute("COMMIT")
         except BaseException:

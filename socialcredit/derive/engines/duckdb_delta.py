@@ -1,0 +1,162 @@
+"""Writing only what changed: a full run's results against the derived tables in the store.
+
+A full run recomputes every subject, but from one day to the next, or after a batch of new
+events, few rows change: most ratings, list entries and decisions come out exactly as stored.
+DuckDB reads the stored tables from the attached store, compares them with the new results row
+by row, and, when the difference is small, the store applies it in one transaction (delete the
+rows that changed or went, insert the new versions) that also marks the run finished. Above
+``max_share`` of the rows, rewriting whole tables (the shadow swap of ``duckdb_write``) is
+cheaper, and the caller does that instead.
+
+The comparison is of whole rows, by value; a row whose JSON was written with other spacing (an
+incremental run writes through the store's driver) counts as changed and is rewritten, which
+is harmless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+from sqlalchemy import and_, bindparam, delete
+
+from socialcredit.derive.engines.duckdb_write import TableWrite, quote_ident
+from socialcredit.derive.run_finish import RunFinish
+from socialcredit.store.engine import make_engine
+from socialcredit.store.ledger import bulk_insert
+from socialcredit.store.tables import metadata
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class TableDelta:
+    """One table's difference: keys of stored rows to delete, rows to insert (store values:
+    dates as YYYY-MM-DD text, JSON as text)."""
+
+    target: str
+    columns: tuple[str, ...]
+    keys: tuple[str, ...]
+    deletes: list[tuple[Any, ...]]
+    inserts: list[tuple[Any, ...]]
+
+
+def _types(con: duckdb.DuckDBPyConnection, source: str) -> dict[str, str]:
+    rows = con.execute(f"DESCRIBE {quote_ident(source)}").fetchall()
+    return {str(row[0]): str(row[1]) for row in rows}
+
+
+def _store_values(write: TableWrite, types: dict[str, str], table: str) -> str:
+    """The columns as the store's driver takes them: dates as text, the rest as they are."""
+    return (
+        ", ".join(
+            f"CAST({quote_ident(c)} AS VARCHAR)" if types[c] == "DATE" else quote_ident(c)
+            for c in write.columns
+        )
+        + f" FROM {table}"
+    )
+
+
+def _table_delta(
+    con: duckdb.DuckDBPyConnection, catalog: str, schema: str, write: TableWrite
+) -> tuple[str, str, int, int, int]:
+    """Materialise (in DuckDB) the rows to insert and the keys to delete for one table;
+    returns their temp table names and counts (inserts, deletes, new rows)."""
+    types = _types(con, write.source)
+    keys = [c.name for c in metadata.tables[write.target].primary_key.columns]
+    columns = ", ".join(quote_ident(c) for c in write.columns)
+    stored = f"{catalog}.{quote_ident(schema)}.{quote_ident(write.target)}"
+    old, put, gone = (f"sc_delta_{kind}_{write.target}" for kind in ("old", "put", "gone"))
+    # The stored rows, read once, in the new results' types (the store's own types differ:
+    # SQLite has no DATE, PostgreSQL's integers are narrower).
+    cast = ", ".join(
+        f"CAST({quote_ident(c)} AS {types[c]}) AS {quote_ident(c)}" for c in write.columns
+    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {old} AS SELECT {cast} FROM {stored}")
+    source = quote_ident(write.source)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {put} AS "
+        f"SELECT {columns} FROM {source} EXCEPT SELECT {columns} FROM {old}"
+    )
+    key_list = ", ".join(quote_ident(k) for k in keys)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {gone} AS SELECT {key_list} FROM "
+        f"(SELECT {columns} FROM {old} EXCEPT SELECT {columns} FROM {source})"
+    )
+    (inserts,) = con.execute(f"SELECT count(*) FROM {put}").fetchone() or (0,)
+    (deletes,) = con.execute(f"SELECT count(*) FROM {gone}").fetchone() or (0,)
+    (rows,) = con.execute(f"SELECT count(*) FROM {source}").fetchone() or (0,)
+    return put, gone, int(inserts), int(deletes), int(rows)
+
+
+def plan_delta(
+    con: duckdb.DuckDBPyConnection,
+    catalog: str,
+    schema: str,
+    writes: Sequence[TableWrite],
+    max_share: float,
+    progress: Progress,
+) -> list[TableDelta] | None:
+    """The differences to apply, or None when they exceed ``max_share`` of the new rows (or the
+    stored tables are empty: a first run loads whole tables)."""
+    planned = []
+    changed = total = 0
+    for write in writes:
+        progress(f"compare {write.target}")
+        put, gone, inserts, deletes, rows = _table_delta(con, catalog, schema, write)
+        planned.append((write, put, gone))
+        changed += inserts + deletes
+        total += rows
+    if total == 0 or changed > max_share * total:
+        return None
+    deltas = []
+    for write, put, gone in planned:
+        types = _types(con, write.source)
+        keys = tuple(c.name for c in metadata.tables[write.target].primary_key.columns)
+        order = ", ".join(quote_ident(k) for k in keys)
+        deltas.append(
+            TableDelta(
+                target=write.target,
+                columns=tuple(write.columns),
+                keys=keys,
+                deletes=con.execute(
+                    f"SELECT {_store_values(TableWrite(write.target, gone, keys), types, gone)}"
+                ).fetchall(),
+                inserts=con.execute(
+                    f"SELECT {_store_values(write, types, put)} ORDER BY {order}"
+                ).fetchall(),
+            )
+        )
+    return deltas
+
+
+def apply_delta(
+    url: str, deltas: Sequence[TableDelta], finish: RunFinish | None, progress: Progress
+) -> None:
+    """One store transaction: every table's deletes and inserts, and the run marked finished."""
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            for delta in deltas:
+                progress(
+                    f"write {delta.target}: {len(delta.deletes)} rows out, "
+                    f"{len(delta.inserts)} rows in"
+                )
+                table = metadata.tables[delta.target]
+                if delta.deletes:
+                    match = and_(*(table.c[k] == bindparam(f"key_{k}") for k in delta.keys))
+                    conn.execute(
+                        delete(table).where(match),
+                        [
+                            {f"key_{k}": v for k, v in zip(delta.keys, row, strict=True)}
+                            for row in delta.deletes
+                        ],
+                    )
+                if delta.inserts:
+                    bulk_insert(conn, table, delta.columns, delta.inserts)
+            if finish is not None:
+                finish.execute(conn)
+    finally:
+        engine.dispose()

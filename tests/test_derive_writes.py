@@ -1,0 +1,144 @@
+"""How a full run's results reach the store: only the changed rows when they are few, whole
+tables otherwise, the same rows either way, and never without the run being finished in the
+same transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+from typing import Any
+
+import pytest
+from alembic import command
+from derive_scenarios import AS_OF, filings, follow_ups, registrations, snapshot
+from derive_support import add_events, make_store, org, person, store
+from sqlalchemy import func, select
+
+from socialcredit.derive.run_finish import RunFinish
+from socialcredit.store import tables
+from socialcredit.store.engine import alembic_config
+
+
+def _derive(run: Any, db_url: str, as_of: dt.date = AS_OF, **kw: Any) -> dict[str, Any]:
+    out = run("derive", "--db", db_url, "--as-of", as_of.isoformat(), "--full", "--json", **kw)
+    return dict(json.loads(out.stdout))
+
+
+def _finished_runs(db_url: str) -> list[tuple[Any, ...]]:
+    runs = tables.derive_runs
+    with store(db_url) as engine, engine.connect() as conn:
+        return [
+            tuple(r)
+            for r in conn.execute(
+                select(runs.c.run_id, runs.c.as_of)
+                .where(runs.c.finished_at.is_not(None))
+                .order_by(runs.c.run_id)
+            )
+        ]
+
+
+def test_a_full_run_writes_only_what_changed_and_equals_a_whole_rewrite(
+    db_url: str, run: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = random.Random(11)
+    persons, orgs = [person(i + 1) for i in range(12)], [org(i + 1) for i in range(5)]
+    make_store(db_url)
+    first = filings(rng, "a", persons, orgs, 60) + registrations(rng, "r", persons, orgs)
+    add_events(db_url, first)
+    assert _derive(run, db_url)["written"]["method"] == "whole_tables"  # empty tables: load
+
+    # A few amendments, revocations, fulfilments and one new record, then a later as-of date.
+    # In a store this small they change a large share of the rows: above 1 % of them, whole
+    # tables are written; the default share (20 %) fits a large store.
+    add_events(db_url, follow_ups(rng, first) + filings(rng, "b", persons[:1], orgs[:1], 1))
+    later = AS_OF + dt.timedelta(days=40)
+    monkeypatch.setenv("SOCIALCREDIT_DERIVE_DELTA_MAX_SHARE", "0.01")
+    assert _derive(run, db_url, later)["written"]["method"] == "whole_tables"
+    add_events(db_url, follow_ups(rng, first) + filings(rng, "c", persons[:1], orgs[:1], 1))
+    monkeypatch.setenv("SOCIALCREDIT_DERIVE_DELTA_MAX_SHARE", "0.9")
+    result = _derive(run, db_url, later + dt.timedelta(days=1))
+    written = result["written"]
+    rows = result["ratings"] + result["list_entries"] + result["decisions"]
+    assert written["method"] == "changed_rows"
+    assert 0 < written["rows_inserted"] + written["rows_deleted"] < rows
+    changed = snapshot(db_url)
+    later += dt.timedelta(days=1)
+
+    monkeypatch.setenv("SOCIALCREDIT_DERIVE_DELTA_MAX_SHARE", "0")  # whole tables, from scratch
+    again = _derive(run, db_url, later)
+    assert again["written"] == {"method": "whole_tables", "rows_deleted": 0, "rows_inserted": rows}
+    assert snapshot(db_url) == changed
+
+    monkeypatch.delenv("SOCIALCREDIT_DERIVE_DELTA_MAX_SHARE")
+    unchanged = _derive(run, db_url, later)["written"]
+    assert unchanged == {"method": "changed_rows", "rows_deleted": 0, "rows_inserted": 0}
+    assert [when for _, when in _finished_runs(db_url)] == [
+        AS_OF,
+        later - dt.timedelta(days=1),
+        later,
+        later,
+        later,
+    ]
+
+
+@pytest.mark.parametrize("share", ["0", "1"])
+def test_a_failed_write_keeps_the_previous_results_and_the_run_unfinished(
+    db_url: str, run: Any, monkeypatch: pytest.MonkeyPatch, share: str
+) -> None:
+    """The results and the run's finish are one transaction, on both write paths: when the
+    finish fails, the store still holds the previous run's results, and that run is still the
+    last finished one."""
+    rng = random.Random(4)
+    persons, orgs = [person(i + 1) for i in range(6)], [org(i + 1) for i in range(3)]
+    make_store(db_url)
+    first = filings(rng, "a", persons, orgs, 30) + registrations(rng, "r", persons, orgs)
+    add_events(db_url, first)
+    _derive(run, db_url)
+    before, runs = snapshot(db_url), _finished_runs(db_url)
+    add_events(db_url, follow_ups(rng, first) + filings(rng, "b", persons, orgs, 10))
+
+    def refuse(*_: Any) -> None:
+        raise RuntimeError("the store went away before the commit")
+
+    monkeypatch.setattr(RunFinish, "execute", refuse)  # inherited by the forked worker
+    monkeypatch.setattr(RunFinish, "execute_sqlite3", refuse)
+    monkeypatch.setenv("SOCIALCREDIT_DERIVE_DELTA_MAX_SHARE", share)
+    failed = run(
+        "derive", "--db", db_url, "--as-of", AS_OF.isoformat(), "--full", "--json", ok=False
+    )
+    assert failed.exit_code != 0
+    assert "the store went away" in failed.output + repr(failed.exception)
+    assert snapshot(db_url) == before and _finished_runs(db_url) == runs
+    with store(db_url) as engine, engine.connect() as conn:
+        names = [n for n in engine.dialect.get_table_names(conn) if "__derive_" in n]
+        assert names == [], "a failed swap leaves no shadow table behind"
+        unfinished = conn.execute(
+            select(func.count()).where(tables.derive_runs.c.finished_at.is_(None))
+        ).scalar_one()
+        assert unfinished == 1
+
+
+def test_the_run_columns_come_back_on_a_downgrade(db_url: str, run: Any) -> None:
+    """Revision 0004 took the run off every derived row; a downgrade puts back the last
+    finished run's, and an upgrade takes them off again, the rows otherwise unchanged."""
+    rng = random.Random(8)
+    persons, orgs = [person(i + 1) for i in range(5)], [org(i + 1) for i in range(3)]
+    make_store(db_url)
+    rows = filings(rng, "a", persons, orgs, 25) + registrations(rng, "r", persons, orgs)
+    add_events(db_url, rows)
+    run_id = _derive(run, db_url)["run_id"]
+    current = snapshot(db_url)
+    with store(db_url) as engine:
+        command.downgrade(alembic_config(engine), "0003")
+        with engine.connect() as conn:
+            for name in ("ratings", "list_entries", "decisions"):
+                stamped = conn.exec_driver_sql(
+                    f"SELECT DISTINCT run_id, as_of, policy_version FROM {name}"
+                ).all()
+                assert [(r[0], str(r[1])[:10], r[2]) for r in stamped] == [
+                    (run_id, AS_OF.isoformat(), "derive-test-1")
+                ]
+        command.upgrade(alembic_config(engine), "head")
+    assert snapshot(db_url) == current
+    assert _derive(run, db_url)["written"]["method"] == "changed_rows"

@@ -115,8 +115,9 @@ def record_stages(
     progress("subjects")
     people = engine.materialise("sc_subjects", subjects.select(*x.SUBJECT_COLUMNS))
     progress("events")
-    # One scan of the store's ledger: later stages read the engine's own copy.
-    known = engine.materialise(
+    # One scan of the store's ledger (later stages read the engine's own copy), or a view of
+    # the columnar ledger copy beside a SQLite store.
+    known = engine.stage_events(
         "sc_events", events.filter(events.decided_on <= as_of).select(*x.EVENT_COLUMNS)
     )
     key = (as_of, policy.fingerprint, tuple(known.schema().items()), tuple(people.schema().items()))

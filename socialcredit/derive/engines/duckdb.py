@@ -112,6 +112,7 @@ class DuckDBEngine:
         self._schema: str | None = None
         self._sqlite_path: str | None = None
         self._url: str | None = None
+        self._columnar_ledger = False  # the ledger is read from the local columnar copy
         self._tables: set[str] = set()
 
     def __enter__(self) -> DuckDBEngine:
@@ -165,6 +166,7 @@ class DuckDBEngine:
         name = ledger_mirror.refresh(
             self.con, STORE, ledger_mirror.mirror_path(self._sqlite_path), progress
         )
+        self._columnar_ledger = True
         catalog, table = name.split(".")
         return self.backend.table(table, database=(catalog, "main"))
 
@@ -277,6 +279,15 @@ class DuckDBEngine:
 
     def materialise(self, name: str, expr: Table) -> Table:
         return self.materialise_sql(name, self.compile(expr))
+
+    def stage_events(self, name: str, expr: Table) -> Table:
+        """The events every stage reads: a view when they come from the columnar ledger copy
+        (scanning it again costs less than copying 10M rows once), else computed once into a
+        table (one scan of the store)."""
+        if not self._columnar_ledger:
+            return self.materialise(name, expr)
+        self.con.execute(f"CREATE OR REPLACE VIEW {quote_ident(name)} AS {self.compile(expr)}")
+        return self.backend.table(name)
 
     def count(self, expr: Table) -> int:
         return int(self.backend.execute(expr.count()))

@@ -136,11 +136,12 @@ def _registrations(records: Table, pairs: Table) -> Table:
     )
 
 
-def _category_reasons(totals: Table) -> Table:
-    """Per (subject, rating): its categories with a non-zero capped total, each as its JSON
-    reason behind a sort key (largest absolute total first, ties by category code). One
-    aggregation and a sort of a few items per subject, rather than a ranking window."""
-    t = totals.filter(totals.capped != 0)
+def _per_rating(totals: Table) -> Table:
+    """Per (subject, rating): the points (the capped totals summed) and the categories with a
+    non-zero capped total, each as its JSON reason behind a sort key (largest absolute total
+    first, ties by category code). One aggregation for both, and a sort of a few items per
+    subject later, rather than a ranking window."""
+    t = totals
     item = ibis.struct(
         {
             "sort_points": -t.capped.abs(),
@@ -150,7 +151,9 @@ def _category_reasons(totals: Table) -> Table:
             ).cast("json"),
         }
     )
-    return t.group_by(x_subject_id=t.subject_id, x_rating=t.rating).agg(items=item.collect())
+    return t.group_by(t_subject_id=t.subject_id, t_rating=t.rating).agg(
+        points=t.capped.sum(), items=item.collect(where=t.capped != 0)
+    )
 
 
 def ratings(records: Table, subjects: Table, policy: PolicyRelations, as_of: dt.date) -> Table:
@@ -158,10 +161,7 @@ def ratings(records: Table, subjects: Table, policy: PolicyRelations, as_of: dt.
     day = day_literal(as_of)
     pairs = rating_subjects(subjects, policy)
     contributions = rating_contributions(records, policy, as_of)
-    totals = _category_totals(contributions)
-    sums = totals.group_by(t_subject_id=totals.subject_id, t_rating=totals.rating).agg(
-        points=totals.capped.sum()
-    )
+    sums = _per_rating(_category_totals(contributions))
     scored = pairs.left_join(
         sums, [pairs.subject_id == sums.t_subject_id, pairs.rating == sums.t_rating]
     )
@@ -200,11 +200,7 @@ def ratings(records: Table, subjects: Table, policy: PolicyRelations, as_of: dt.
             else_=ibis.null("array<string>"),
         ),
     )
-    banded = banded.mutate(band=ibis.coalesce(banded.special_band, banded.band, banded.lowest_band))
-    reasons = _category_reasons(totals)
-    out = banded.left_join(
-        reasons, [banded.subject_id == reasons.x_subject_id, banded.rating == reasons.x_rating]
-    )
+    out = banded.mutate(band=ibis.coalesce(banded.special_band, banded.band, banded.lowest_band))
     empty = ibis.literal([], type="array<json>")
     ranked = ibis.coalesce(out.items.sort()[: out.max_reasons].map(lambda i: i.reason), empty)
     band_code = ibis.cases((out.direct_band.notnull(), "direct_band"), else_="new_subject_band")

@@ -3,10 +3,10 @@
 A full run recomputes every subject, but from one day to the next, or after a batch of new
 events, few rows change: most ratings, list entries and decisions come out exactly as stored.
 DuckDB reads the stored tables from the attached store, compares them with the new results row
-by row, and, when the difference is small, the store applies it in one transaction (delete the
-rows that changed or went, insert the new versions) that also marks the run finished. Above
-``max_share`` of the rows, rewriting whole tables (the shadow swap of ``duckdb_write``) is
-cheaper, and the caller does that instead.
+by row (by key and a hash of the values), and, when the difference is small, the store applies
+it in one transaction (delete the rows that changed or went, insert the new versions) that also
+marks the run finished. Above ``max_share`` of the rows, rewriting whole tables (the shadow
+swap of ``duckdb_write``) is cheaper, and the caller does that instead.
 
 The comparison is of whole rows, by value; a row whose JSON was written with other spacing (an
 incremental run writes through the store's driver) counts as changed and is rewritten, which
@@ -63,31 +63,44 @@ def _table_delta(
     con: duckdb.DuckDBPyConnection, catalog: str, schema: str, write: TableWrite
 ) -> tuple[str, str, int, int, int]:
     """Materialise (in DuckDB) the rows to insert and the keys to delete for one table;
-    returns their temp table names and counts (inserts, deletes, new rows)."""
+    returns their temp table names and counts (inserts, deletes, new rows).
+
+    Rows are compared by key and a 64-bit hash of all their values, computed as the stored
+    rows are scanned: the stored tables are read once and never held in memory. A changed row
+    whose hash equals its old version's by chance (about 1 in 2^64) would be left as it was
+    until it changes again."""
     types = _types(con, write.source)
-    keys = [c.name for c in metadata.tables[write.target].primary_key.columns]
-    columns = ", ".join(quote_ident(c) for c in write.columns)
+    keys = [quote_ident(c.name) for c in metadata.tables[write.target].primary_key.columns]
+    key_list = ", ".join(keys)
     stored = f"{catalog}.{quote_ident(schema)}.{quote_ident(write.target)}"
-    old, put, gone = (f"sc_delta_{kind}_{write.target}" for kind in ("old", "put", "gone"))
-    # The stored rows, read once, in the new results' types (the store's own types differ:
-    # SQLite has no DATE, PostgreSQL's integers are narrower).
-    cast = ", ".join(
-        f"CAST({quote_ident(c)} AS {types[c]}) AS {quote_ident(c)}" for c in write.columns
+    old, new, put, gone = (
+        f"sc_delta_{kind}_{write.target}" for kind in ("old", "new", "put", "gone")
     )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {old} AS SELECT {cast} FROM {stored}")
+    # The stored values in the new results' types (the store's own types differ: SQLite has
+    # no DATE, PostgreSQL's integers are narrower), so that equal rows hash alike.
+    stored_values = ", ".join(f"CAST({quote_ident(c)} AS {types[c]})" for c in write.columns)
+    new_values = ", ".join(quote_ident(c) for c in write.columns)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {old} AS "
+        f"SELECT {key_list}, hash({stored_values}) AS row_hash FROM {stored}"
+    )
     source = quote_ident(write.source)
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {put} AS "
-        f"SELECT {columns} FROM {source} EXCEPT SELECT {columns} FROM {old}"
+        f"CREATE OR REPLACE TEMP TABLE {new} AS "
+        f"SELECT {key_list}, hash({new_values}) AS row_hash FROM {source}"
     )
-    key_list = ", ".join(quote_ident(k) for k in keys)
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {gone} AS SELECT {key_list} FROM "
-        f"(SELECT {columns} FROM {old} EXCEPT SELECT {columns} FROM {source})"
+        f"CREATE OR REPLACE TEMP TABLE {put} AS SELECT s.* FROM {source} AS s "
+        f"SEMI JOIN (SELECT * FROM {new} EXCEPT SELECT * FROM {old}) AS d "
+        f"USING ({key_list})"
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {gone} AS "
+        f"SELECT {key_list} FROM (SELECT * FROM {old} EXCEPT SELECT * FROM {new})"
     )
     (inserts,) = con.execute(f"SELECT count(*) FROM {put}").fetchone() or (0,)
     (deletes,) = con.execute(f"SELECT count(*) FROM {gone}").fetchone() or (0,)
-    (rows,) = con.execute(f"SELECT count(*) FROM {source}").fetchone() or (0,)
+    (rows,) = con.execute(f"SELECT count(*) FROM {new}").fetchone() or (0,)
     return put, gone, int(inserts), int(deletes), int(rows)
 
 

@@ -17,8 +17,9 @@ import datetime as dt
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -29,30 +30,23 @@ from socialcredit.errors import ConfigError, InputFileError, StoreError, Validat
 from socialcredit.ingest import quarantine, subjects
 from socialcredit.ingest.chunk import Chunk, Unreadable
 from socialcredit.ingest.columns import CANONICAL, canonical_name
-from socialcredit.ingest.identity import IdentityBook
+from socialcredit.ingest.feed import Feed
 from socialcredit.ingest.ledger_rules import Judged, judge
+from socialcredit.ingest.prepare import Invalid, Prepared
 from socialcredit.ingest.readers import Source, open_source
-from socialcredit.ingest.records import Candidates, candidates
+from socialcredit.ingest.records import Candidates
 from socialcredit.ingest.rules import Rules
+from socialcredit.ingest.staged import insert_staged, stage_schema
 from socialcredit.ingest.summary import Counts, Progress, RunSummary
-from socialcredit.ingest.validate import Checked, validate
+from socialcredit.ingest.worker import Worker
 from socialcredit.store.engine import is_initialised
 from socialcredit.store.ledger import bulk_session, insert_events
 from socialcredit.store.policies import policy_in_force
 from socialcredit.store.tables import ingest_batches
 
-
-class Prepared(NamedTuple):
-    """A chunk with the work that needs no store: validation and candidate events with keys."""
-
-    chunk: Chunk
-    checked: Checked
-    cand: Candidates
-
-
-def prepare(chunk: Chunk, rules: Rules, today: dt.date, book: IdentityBook) -> Prepared:
-    checked = validate(chunk.table, rules, today, book)
-    return Prepared(chunk, checked, candidates(checked, chunk.row_no, rules.furnisher))
+# Input from which ``ingest_files`` prepares chunks in the reading worker: below it, the worker's
+# start-up (a new interpreter) is a fair share of the run.
+PIPELINE_MIN_BYTES = 16 << 20
 
 
 class _Run:
@@ -63,35 +57,38 @@ class _Run:
         conn: Connection,
         rules: Rules,
         batch_id: int,
-        today: dt.date,
         received_at: dt.datetime,
+        progress: Progress | None,
     ) -> None:
         self.conn = conn
         self.rules = rules
         self.batch_id = batch_id
-        self.today = today
         self.received_at = received_at
+        self.progress = progress
         self.subjects_seen: set[str] = set()
 
     def chunk(self, prepared: Prepared, source: str, counts: Counts) -> None:
-        chunk, checked, cand = prepared
+        chunk, invalid, cand = prepared
         judged = judge(self.conn, self.rules.furnisher, cand)
-        accepted = insert_events(
-            self.conn,
-            cand.take(judged.accepted),
-            batch_id=self.batch_id,
-            recorded_at=self.received_at,
-        )
-        subjects.register(
-            self.conn,
-            cand.positions[judged.accepted],
-            checked.subject_name,
-            checked.identity,
-            self.received_at,
-            self.subjects_seen,
-        )
+        if cand.image is not None:
+            accepted = insert_staged(
+                self.conn,
+                cand.image,
+                judged.accepted,
+                furnisher=self.rules.furnisher,
+                batch_id=self.batch_id,
+                recorded_at=self.received_at,
+            )
+        else:
+            accepted = insert_events(
+                self.conn,
+                cand.take(judged.accepted),
+                batch_id=self.batch_id,
+                recorded_at=self.received_at,
+            )
+        subjects.register(self.conn, cand, judged.accepted, self.received_at, self.subjects_seen)
 
-        rejected = _rejected(chunk, checked, cand, judged)
+        rejected = _rejected(chunk, invalid, cand, judged)
         review = quarantine.write(
             self.conn,
             rejected,
@@ -106,44 +103,48 @@ class _Run:
             rejected=rejected.code,
             review=review,
         )
+        if self.progress:
+            self.progress.advance(chunk.position, chunk.read)
 
 
 def _rejected(
-    chunk: Chunk, checked: Checked, cand: Candidates, judged: Judged
+    chunk: Chunk, invalid: Invalid, cand: Candidates, judged: Judged
 ) -> quarantine.Rejected:
     """The chunk's rejected rows in row order: unreadable, invalid, refused by the ledger."""
     rejected = quarantine.Rejected()
-    refused = cand.positions[judged.rejected]
+    refused_at = np.flatnonzero(judged.rejected)
+    refused = cand.positions[refused_at]
     by_ledger = dict(
         zip(
             refused.tolist(),
             zip(
-                judged.code[judged.rejected].tolist(),
-                judged.message[judged.rejected].tolist(),
+                cand.values("record_id", refused_at),
+                judged.code[refused_at].tolist(),
+                judged.message[refused_at].tolist(),
                 strict=True,
             ),
             strict=True,
         )
     )
-    positions = np.sort(np.concatenate([np.flatnonzero(~checked.ok), refused])).astype(np.int64)
+    by_check = dict(
+        zip(
+            invalid.positions.tolist(),
+            zip(invalid.field, invalid.value, invalid.code, invalid.message, strict=True),
+            strict=True,
+        )
+    )
+    positions = np.sort(np.concatenate([invalid.positions, refused])).astype(np.int64)
     unreadable = deque(chunk.unreadable)
     for position, raw in zip(positions.tolist(), chunk.raw_rows(positions), strict=True):
         row_no = int(chunk.row_no[position])
         while unreadable and unreadable[0].row_no < row_no:
             _add_unreadable(rejected, unreadable.popleft())
         if position in by_ledger:
-            code, message = by_ledger[position]
-            rejected.add(row_no, "record_id", checked.record_id[position], code, message, raw)
+            record_id, code, message = by_ledger[position]
+            rejected.add(row_no, "record_id", record_id, code, message, raw)
         else:
-            name = str(checked.reasons.field[position])
-            rejected.add(
-                row_no,
-                name,
-                checked.text[name][position] or None,
-                str(checked.reasons.code[position]),
-                str(checked.reasons.message[position]),
-                raw,
-            )
+            field, value, code, message = by_check[position]
+            rejected.add(row_no, field, value, code, message, raw)
     for row in unreadable:
         _add_unreadable(rejected, row)
     return rejected
@@ -227,6 +228,8 @@ def _run(
     today: dt.date | None,
     work: Iterable[tuple[str, Iterable[Chunk], Counts]],
     progress: Progress | None,
+    *,
+    pipelined: bool = False,
 ) -> tuple[int, Counts, float]:
     day = today or dt.date.today()
     rules = _rules(engine, furnisher, day)
@@ -234,17 +237,24 @@ def _run(
     batch_id = _start_batch(engine, furnisher, source_label, received_at)
     started = time.perf_counter()
     totals = Counts()
+    files: list[Counts] = []
+    sqlite = engine.dialect.name == "sqlite"
     try:
-        with engine.begin() as conn, bulk_session(conn):
-            run = _Run(conn, rules, batch_id, day, received_at)
-            book = IdentityBook(day)
-            for name, chunks, counts in work:
-                # Reading and validating in a thread beside the writes was slower: SQLite's
-                # executemany hands the GIL back and forth on every row.
-                for item in (prepare(chunk, rules, day, book) for chunk in chunks):
-                    run.chunk(item, name, counts)
-                    if progress:
-                        progress.advance(item.chunk.position, item.chunk.read)
+        with ExitStack() as stack:
+            worker = stack.enter_context(Worker(rules, day, image=sqlite)) if pipelined else None
+            conn = stack.enter_context(engine.connect())
+            if worker is not None and sqlite:
+                stack.enter_context(stage_schema(conn))  # outlives the transaction
+            stack.enter_context(conn.begin())
+            stack.enter_context(bulk_session(conn))
+            run = _Run(conn, rules, batch_id, received_at, progress)
+            chunks = Feed(run.chunk, rules, day, worker, image=worker is not None and sqlite)
+            for name, file_chunks, counts in work:
+                for chunk in file_chunks:
+                    chunks.add(chunk, name, counts)
+                chunks.drain()  # the file's counts are complete before the next file starts
+                files.append(counts)
+            for counts in files:
                 totals.merge(counts)
             _finish_batch(conn, batch_id, "done", totals)
     except BaseException as exc:
@@ -270,12 +280,19 @@ def ingest_files(
     chunk_rows: int,
     today: dt.date | None = None,
     progress: Progress | None = None,
+    pipelined: bool | None = None,
 ) -> RunSummary:
-    """Ingest files as one batch of ``furnisher`` (see the module docstring for atomicity)."""
+    """Ingest files as one batch of ``furnisher`` (see the module docstring for atomicity).
+
+    ``pipelined``: prepare chunks in a reading worker beside the writer (``ingest.worker``);
+    None decides by size (``PIPELINE_MIN_BYTES`` of input, where the worker pays for itself).
+    """
     if len({p.resolve() for p in paths}) != len(paths):
         raise ValidationFailed("the same file is named twice")
     sources = [open_source(p, chunk_rows) for p in paths]  # fail fast: missing, unknown type
     files = [Counts(file=s.name, format=s.format) for s in sources]
+    if pipelined is None:
+        pipelined = sum(p.stat().st_size for p in paths) >= PIPELINE_MIN_BYTES
 
     def work() -> Iterable[tuple[str, Iterable[Chunk], Counts]]:
         for source, counts in zip(sources, files, strict=True):
@@ -286,7 +303,13 @@ def ingest_files(
                 progress.finish()
 
     batch_id, totals, seconds = _run(
-        engine, furnisher, ", ".join(s.name for s in sources), today, work(), progress
+        engine,
+        furnisher,
+        ", ".join(s.name for s in sources),
+        today,
+        work(),
+        progress,
+        pipelined=pipelined,
     )
     return RunSummary(batch_id, furnisher, totals, files, seconds)
 

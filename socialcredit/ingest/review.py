@@ -114,7 +114,7 @@ def resolve(
             )
         batch_id = _review_batch(conn, rules.furnisher, held, now)
         insert_events(conn, cand.take(judged.accepted), batch_id=batch_id, recorded_at=now)
-        subjects.register(conn, np.array([0]), checked.subject_name, checked.identity, now)
+        subjects.register(conn, cand, judged.accepted, now)
         conn.execute(
             update(review_queue)
             .where(review_queue.c.review_id == review_id)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -21,10 +20,11 @@ from numpy.typing import NDArray
 from pypinyin import lazy_pinyin
 from sqlalchemy import Connection
 
-from socialcredit.ingest.identity import Identities
+from socialcredit.ingest.records import Candidates
 from socialcredit.store.ledger import bulk_insert, rows_matching, stored_timestamp
 from socialcredit.store.tables import subjects
 
+Mask = NDArray[np.bool_]
 MAX_SEEN = 2_000_000  # subjects remembered per run before the memory starts afresh
 SUBJECT_COLUMNS = (
     "subject_id",
@@ -51,23 +51,23 @@ def known_subjects(conn: Connection, subject_ids: list[str]) -> set[str]:
 
 def register(
     conn: Connection,
-    rows: NDArray[np.intp],
-    names: NDArray[Any],
-    who: Identities,
+    cand: Candidates,
+    picked: Mask,
     first_seen: dt.datetime,
     seen: set[str] | None = None,
 ) -> int:
-    """Add the subjects of ``rows`` (chunk positions of accepted events) that are new; ``seen``
-    holds the subjects the run already knows are registered, and gains the ones of ``rows``."""
+    """Add the subjects of the ``picked`` candidates (the accepted events) that are new;
+    ``seen`` holds the subjects the run already knows are registered, and gains these."""
+    rows = np.flatnonzero(picked)
     if not len(rows):
         return 0
     seen = set() if seen is None else seen
-    groups = pc.dictionary_encode(pa.array(who.normalised[rows].tolist(), type=pa.string()))
+    groups = pc.dictionary_encode(cand.column("subject_id").take(pa.array(rows)))
     _, first = np.unique(np.asarray(groups.indices), return_index=True)
     firsts = rows[first]  # the first row of each distinct subject, in row order of its values
-    candidates: list[str] = who.normalised[firsts].tolist()
-    unseen = [i for i, value in enumerate(candidates) if value not in seen]
-    asked = [candidates[i] for i in unseen]
+    values: list[str] = groups.dictionary.to_pylist()  # the same order as ``first``
+    unseen = [i for i, value in enumerate(values) if value not in seen]
+    asked = [values[i] for i in unseen]
     known = known_subjects(conn, asked)
     fresh = firsts[[unseen[i] for i, value in enumerate(asked) if value not in known]]
     if len(seen) + len(asked) > MAX_SEEN:
@@ -76,19 +76,17 @@ def register(
     if not len(fresh):
         return 0
     when = stored_timestamp(conn, first_seen)
-    new_names: list[str] = names[fresh].tolist()
-    births = who.birth[fresh]
-    birth_text = [None if b == "NaT" else b for b in births.astype(str).tolist()]
-    values = zip(
-        who.normalised[fresh].tolist(),
-        who.scheme[fresh].tolist(),
-        who.kind[fresh].tolist(),
-        new_names,
-        [pinyin_of(n) for n in new_names],
-        birth_text,
-        who.sex[fresh].tolist(),
+    names = cand.values("subject_name", fresh)
+    births = pc.cast(cand.column("birth").take(pa.array(fresh)), pa.string()).to_pylist()
+    columns = [
+        cand.values("subject_id", fresh),
+        cand.values("scheme", fresh),
+        cand.values("kind", fresh),
+        names,
+        [pinyin_of(n) for n in names],
+        births,
+        cand.values("sex", fresh),
         [when] * len(fresh),
-        strict=True,
-    )
-    bulk_insert(conn, subjects, SUBJECT_COLUMNS, values)
+    ]
+    bulk_insert(conn, subjects, SUBJECT_COLUMNS, zip(*columns, strict=True))
     return len(fresh)

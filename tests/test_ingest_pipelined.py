@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,9 @@ from typer.testing import CliRunner
 
 from socialcredit.cli import app
 from socialcredit.errors import InputFileError
-from socialcredit.ingest import feed, pipeline
+from socialcredit.ingest import pipeline
 from socialcredit.ingest.pipeline import ingest_files
+from socialcredit.ingest.prepare import prepare as prepare_chunk
 from socialcredit.ingest.rules import Rules
 from socialcredit.ingest.summary import RunSummary
 from socialcredit.ingest.worker import Worker
@@ -84,10 +86,13 @@ def worker_ready_at_once(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """The writer waits for the worker to start instead of preparing chunks meanwhile, so the
     worker's path is taken whatever the machine's speed; counts the chunks each side prepared."""
     seen = {"worker": 0, "writer": 0}
-    receive, prepare = Worker.receive, feed.prepare
+    started, receive, prepare = Worker.ready, Worker.receive, prepare_chunk
 
     def ready(self: Worker) -> bool:
-        return bool(self._ready.wait(120))
+        deadline = time.monotonic() + 120
+        while not started(self) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return started(self)
 
     def counted_receive(self: Worker) -> Any:
         seen["worker"] += 1
@@ -217,10 +222,11 @@ def test_an_error_in_the_worker_comes_back_as_itself(worker: Worker) -> None:
 
 
 def test_a_worker_that_dies_is_an_error_not_a_hang(worker: Worker) -> None:
-    worker._process.kill()
     worker.send(pa.table({"record_id": ["x"]}), np.array([1], dtype=np.int64))
+    worker._process.kill()
     with pytest.raises(RuntimeError, match="the ingestion worker stopped"):
         worker.receive()
+        worker.send(pa.table({"record_id": ["x"]}), np.array([1], dtype=np.int64))
 
 
 def test_large_input_takes_the_worker_by_itself(
@@ -231,7 +237,12 @@ def test_large_input_takes_the_worker_by_itself(
     monkeypatch.setattr(pipeline, "PIPELINE_MIN_BYTES", 0)
     monkeypatch.setenv("SOCIALCREDIT_INGEST_CHUNK_ROWS", str(CHUNK))
     started = []
-    monkeypatch.setattr(Worker, "__enter__", lambda self: started.append(self) or self)
+
+    def enter(self: Worker) -> Worker:
+        started.append(self)
+        return self
+
+    monkeypatch.setattr(Worker, "__enter__", enter)
     summary = ingest(run, db_url, bank, furnisher="bank")
     assert len(started) == 1
     assert summary["read"] == summary["accepted"] + summary["quarantined"] + summary["duplicates"]

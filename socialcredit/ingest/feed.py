@@ -1,10 +1,9 @@
 """The order of work in a run: chunks are written strictly in input order, prepared anywhere.
 
-Without a reading worker every chunk is prepared and written in turn. With one, each chunk read
-goes to the worker if it has room (fewer than ``LOOKAHEAD`` chunks in hand), else the writer
-prepares it itself; prepared chunks wait in order for the ones before them, at most ``QUEUED``
-of them, and the writer writes whatever is ready at the head. So neither process waits for the
-other while there is work (in particular while the worker starts up), and memory stays bounded.
+Each chunk read goes to the reading worker if it has room (fewer than ``LOOKAHEAD`` chunks in
+hand), so that it always has work; otherwise the writer writes the chunk at the head if it is
+ready, else prepares the new chunk itself (while the worker starts up, or when it is behind),
+else waits. Chunks read and not yet written are at most ``QUEUED``, so memory stays bounded.
 
 The ledger rules look at earlier chunks through the ledger, so the writing order is what makes
 a run's outcome independent of who prepared which chunk.
@@ -33,7 +32,7 @@ class _Slot:
     chunk: Chunk
     source: str
     counts: Counts
-    prepared: Prepared | None  # None: the worker has it
+    prepared: Prepared | None  # None: the worker has it still
 
 
 class Feed:
@@ -46,31 +45,47 @@ class Feed:
         self.book = IdentityBook(today)
         self.worker = worker
         self.image = image
-        self.slots: deque[_Slot] = deque()
+        self.slots: deque[_Slot] = deque()  # read, not yet written, in input order
+        self.at_worker: deque[_Slot] = deque()  # those the worker is preparing, in order
 
     def add(self, chunk: Chunk, source: str, counts: Counts) -> None:
+        """Take on a chunk just read: hand it to the worker if it has room; else write what is
+        ready; else prepare it here if the queue has room; else wait for the worker."""
         worker = self.worker
-        if worker is not None and worker.ready() and worker.in_flight < LOOKAHEAD:
-            worker.send(chunk.table, chunk.row_no)
-            self.slots.append(_Slot(chunk, source, counts, None))
-        else:
-            here = prepare(chunk, self.rules, self.today, self.book, image=self.image)
-            self.slots.append(_Slot(chunk, source, counts, here))
-        self._write(keep=QUEUED - 1)
+        while True:
+            self._collect(wait=False)
+            if worker is not None and worker.ready() and worker.in_flight < LOOKAHEAD:
+                worker.send(chunk.table, chunk.row_no)
+                slot = _Slot(chunk, source, counts, None)
+                self.at_worker.append(slot)
+                self.slots.append(slot)
+                return
+            if self.slots and self.slots[0].prepared is not None:
+                self._write_head()
+            elif len(self.slots) < QUEUED:
+                here = prepare(chunk, self.rules, self.today, self.book, image=self.image)
+                self.slots.append(_Slot(chunk, source, counts, here))
+                return
+            else:
+                self._collect(wait=True)
 
     def drain(self) -> None:
         """Write every chunk read so far (waiting for the worker where needed)."""
-        self._write(keep=0)
-
-    def _write(self, *, keep: int) -> None:
-        """Write the prepared chunks at the head; wait for the worker while more than ``keep``
-        chunks are queued."""
         while self.slots:
-            slot = self.slots[0]
-            if slot.prepared is None:
-                assert self.worker is not None
-                if len(self.slots) <= keep and not self.worker.has_result():
-                    return
-                slot.prepared = Prepared(slot.chunk, *self.worker.receive())
-            self.slots.popleft()
-            self.write(slot.prepared, slot.source, slot.counts)
+            if self.slots[0].prepared is None:
+                self._collect(wait=True)
+            else:
+                self._write_head()
+
+    def _collect(self, *, wait: bool) -> None:
+        """Take the chunks the worker has finished (with ``wait``, at least the next one)."""
+        worker = self.worker
+        while self.at_worker and worker is not None and (wait or worker.has_result()):
+            slot = self.at_worker.popleft()
+            slot.prepared = Prepared(slot.chunk, *worker.receive())
+            wait = False
+
+    def _write_head(self) -> None:
+        slot = self.slots.popleft()
+        assert slot.prepared is not None
+        self.write(slot.prepared, slot.source, slot.counts)

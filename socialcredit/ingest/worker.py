@@ -6,23 +6,30 @@ appending, registering subjects, quarantining) needs the run's transaction. With
 per half, both cores work. A process, not a thread: the writer's driver calls hand the GIL
 back and forth on every row, and a thread beside them slows both down.
 
-The child is started with ``spawn`` (forking a process whose Arrow thread pools are running is
-unsafe). It reports when it is ready; until then the writer prepares chunks itself, so the
-start-up costs nothing. Chunks go to the child in order and come back in order; at most
-``LOOKAHEAD`` are in flight, so memory stays bounded whatever the file size. An error in the
-child comes back to the writer as the same exception; the writer's failure stops the child.
+The child is a new interpreter (``python -m socialcredit.ingest.worker``; forking a process
+whose Arrow thread pools run is unsafe, and this does not re-run the caller's main module as
+``multiprocessing`` would). It reports when it is ready; until then the writer prepares chunks
+itself, so the start-up costs little. The two talk over a socket pair in small messages: the
+arrays travel as Arrow files in the run's folder (on /dev/shm where there is one), written
+once and memory-mapped by the reader. Chunks come back in the order sent; at most ``LOOKAHEAD``
+are at the child, so memory stays bounded. An error in the child comes back to the writer as
+the same exception; the writer's failure, or its end, stops the child.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import multiprocessing
+import importlib.abc
 import os
 import pickle
-import queue
 import shutil
+import socket
+import subprocess
+import sys
 import tempfile
 import traceback
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +42,10 @@ from socialcredit.ingest.prepare import Invalid, prepare_table
 from socialcredit.ingest.records import EVENT_TYPES, PEOPLE_TYPES, Candidates
 from socialcredit.ingest.rules import Rules
 
-LOOKAHEAD = 2  # chunks handed to the child and not yet back
+LOOKAHEAD = 4  # chunks handed to the child and not yet back (one in hand, the rest waiting)
 POLL_SECONDS = 0.5  # how often a waiting writer checks that the child is still alive
 STOP_SECONDS = 10.0
+ROW_NO, POSITION = "__row_no", "__position"  # extra columns of the files exchanged
 
 
 def _write_table(table: pa.Table, path: Path) -> str:
@@ -53,50 +61,65 @@ def _read_table(path: str) -> pa.Table:
     return table
 
 
-def _serve(
-    tasks: Any, results: Any, ready: Any, rules: Rules, today: dt.date, image: bool, folder: str
-) -> None:
-    """The child's loop: chunk tables in, (Invalid, Candidates) out, until None."""
+def _numbers(table: pa.Table, name: str) -> NDArray[np.int64]:
+    return np.asarray(table.column(name).to_numpy(), dtype=np.int64)
+
+
+# -- the child --------------------------------------------------------------------------------
+
+
+def _serve(conn: Connection) -> None:
+    """The child's loop: the run's rules first, then chunk files in, prepared chunks out, until
+    None (or the writer is gone)."""
+    rules, today, image, folder = conn.recv()
     book = IdentityBook(today)
-    ready.set()
-    while (task := tasks.get()) is not None:
-        number, path, row_no = task
+    conn.send("ready")
+    while True:
         try:
+            task = conn.recv()
+        except EOFError:
+            return
+        if task is None:
+            return
+        number, path = task
+        try:
+            table = _read_table(path)
+            row_no = _numbers(table, ROW_NO)
             invalid, cand = prepare_table(
-                _read_table(path), row_no, rules, today, book, image=image
+                table.drop_columns([ROW_NO]), row_no, rules, today, book, image=image
             )
-            results.put(("ok", (invalid, _sent(cand, Path(folder), number))))
+            conn.send(("ok", invalid, _sent(cand, Path(folder), number)))
         except BaseException as exc:  # every failure goes back to the writer
-            results.put(("error", _portable(exc)))
+            conn.send(("error", _portable(exc), None))
             return
 
 
-# Chunks and candidates travel as files in the run's folder (on /dev/shm where there is one):
-# the arrays are written once and memory-mapped by the reader, not pickled through a pipe.
-Sent = tuple[NDArray[np.intp], NDArray[np.int64], str, str | None]
+Sent = tuple[str, str | None]  # the candidates' file, the stage image's file
 
 
 def _sent(cand: Candidates, folder: Path, number: int) -> Sent:
-    table = pa.Table.from_arrays(
-        [*cand.events.columns, *cand.people.columns],
-        names=[*cand.events.column_names, *cand.people.column_names],
-    )
+    columns = {**dict(zip(cand.events.column_names, cand.events.columns, strict=True))}
+    columns.update(zip(cand.people.column_names, cand.people.columns, strict=True))
+    columns[POSITION] = pa.array(cand.positions, type=pa.int64())
+    columns[ROW_NO] = pa.array(cand.row_no, type=pa.int64())
     image = None
     if cand.image is not None:
         image = str(folder / f"{number}.sqlite")
         Path(image).write_bytes(cand.image)
-    return cand.positions, cand.row_no, _write_table(table, folder / f"{number}.out"), image
+    return _write_table(pa.table(columns), folder / f"{number}.out"), image
 
 
 def _received(sent: Sent) -> Candidates:
-    positions, row_no, path, image_path = sent
+    path, image_path = sent
     table = _read_table(path)
     image = None
     if image_path is not None:
         image = Path(image_path).read_bytes()
         os.unlink(image_path)
     events = table.select([name for name in table.column_names if name in EVENT_TYPES])
-    return Candidates(positions, row_no, events, table.select(list(PEOPLE_TYPES)), image)
+    people = table.select(list(PEOPLE_TYPES))
+    positions = _numbers(table, POSITION).astype(np.intp)
+    return Candidates(positions, _numbers(table, ROW_NO), events, people, image)
 
 
 def _portable(exc: BaseException) -> BaseException:
@@ -113,27 +136,29 @@ def _portable(exc: BaseException) -> BaseException:
     return exc
 
 
+# -- the writer's side ------------------------------------------------------------------------
+
+
 class Worker:
     """The writer's handle on the child process (a context manager: leaving it stops the
     child, at once if the run failed)."""
 
     def __init__(self, rules: Rules, today: dt.date, *, image: bool) -> None:
-        ctx = multiprocessing.get_context("spawn")
         shm = Path("/dev/shm")
         self._folder = Path(
             tempfile.mkdtemp(prefix="socialcredit-ingest-", dir=shm if shm.is_dir() else None)
         )
+        ours, theirs = socket.socketpair()
+        with theirs:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", __name__, str(theirs.fileno())],
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,
+            )
+        self._conn = Connection(ours.detach())
+        self._conn.send((rules, today, image, str(self._folder)))
+        self._ready = False
         self._sent = 0
-        self._tasks = ctx.Queue()
-        self._results = ctx.Queue()
-        self._ready = ctx.Event()
-        self._process = ctx.Process(
-            target=_serve,
-            args=(self._tasks, self._results, self._ready, rules, today, image, str(self._folder)),
-            name="socialcredit-ingest-worker",
-            daemon=True,
-        )
-        self._process.start()
         self.in_flight = 0
 
     def __enter__(self) -> Worker:
@@ -143,42 +168,80 @@ class Worker:
         self.stop(failed=kind is not None)
 
     def ready(self) -> bool:
-        return bool(self._ready.is_set())
+        """Whether the child has started (it may never: then the writer does all the work)."""
+        if not self._ready and self._process.poll() is None and self._conn.poll(0):
+            with contextlib.suppress(EOFError):  # it stopped: not ready, ever
+                self._ready = self._conn.recv() == "ready"
+        return self._ready
 
     def send(self, table: pa.Table, row_no: NDArray[np.int64]) -> None:
         self._sent += 1
-        path = _write_table(table, self._folder / f"{self._sent}.in")
-        self._tasks.put((self._sent, path, row_no))
+        numbered = table.append_column(ROW_NO, pa.array(row_no, type=pa.int64()))
+        path = _write_table(numbered, self._folder / f"{self._sent}.in")
+        try:
+            self._conn.send((self._sent, path))
+        except OSError:  # the child is gone
+            raise self._stopped() from None
         self.in_flight += 1
 
     def has_result(self) -> bool:
-        return not self._results.empty()
+        return bool(self.in_flight and self._conn.poll(0))
 
     def receive(self) -> tuple[Invalid, Candidates]:
         """The next prepared chunk, in the order sent."""
-        while True:
-            try:
-                status, payload = self._results.get(timeout=POLL_SECONDS)
-                break
-            except queue.Empty:
-                if not self._process.is_alive():
-                    raise RuntimeError(
-                        f"the ingestion worker stopped (exit code {self._process.exitcode})"
-                    ) from None
+        if not self._ready:  # sent before ready() said so: its message comes first
+            self._ready = self._next() == "ready"
+        status, payload, sent = self._next()
         self.in_flight -= 1
         if status == "error":
             raise payload
-        invalid, sent = payload
-        return invalid, _received(sent)
+        return payload, _received(sent)
+
+    def _next(self) -> Any:
+        try:
+            while not self._conn.poll(POLL_SECONDS):
+                if self._process.poll() is not None:
+                    raise EOFError
+            return self._conn.recv()
+        except (EOFError, OSError):  # the child closed its end: it stopped
+            raise self._stopped() from None
+
+    def _stopped(self) -> RuntimeError:
+        try:
+            code = self._process.wait(STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            code = self._process.wait()
+        return RuntimeError(f"the ingestion worker stopped (exit code {code})")
 
     def stop(self, *, failed: bool) -> None:
-        if not failed and self._process.is_alive():
-            self._tasks.put(None)
-            self._process.join(STOP_SECONDS)
-        if self._process.is_alive():
-            self._process.terminate()
-            self._process.join(STOP_SECONDS)
-        for channel in (self._tasks, self._results):
-            channel.close()
-            channel.cancel_join_thread()  # data the child will never read must not block exit
-        shutil.rmtree(self._folder, ignore_errors=True)
+        try:
+            if not failed and self._process.poll() is None:
+                self._conn.send(None)
+                self._process.wait(STOP_SECONDS)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        finally:
+            if self._process.poll() is None:
+                self._process.kill()
+                self._process.wait()
+            self._conn.close()
+            shutil.rmtree(self._folder, ignore_errors=True)
+
+
+class _WithoutPandas(importlib.abc.MetaPathFinder):
+    """The worker never converts to or from pandas, but Arrow's first conversion of Python
+    values imports it if it can (a second or more of the worker's start-up): it cannot here."""
+
+    def find_spec(self, name: str, *_: object) -> None:
+        if name.partition(".")[0] == "pandas":
+            raise ImportError("pandas is not used by the ingestion worker")
+
+
+def main(argv: list[str]) -> None:
+    sys.meta_path.insert(0, _WithoutPandas())
+    _serve(Connection(int(argv[1])))
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -314,7 +314,7 @@ def ingest_files(
     return RunSummary(batch_id, furnisher, totals, files, seconds)
 
 
-def _tracked(source: Source, counts: Counts) -> Iterable[Chunk]:
+def _tracked(source: Source, counts: Counts) -> Iterator[Chunk]:
     try:
         yield from source.chunks()
     finally:

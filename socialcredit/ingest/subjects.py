@@ -65,11 +65,9 @@ def register(
     groups = pc.dictionary_encode(cand.column("subject_id").take(pa.array(rows)))
     _, first = np.unique(np.asarray(groups.indices), return_index=True)
     firsts = rows[first]  # the first row of each distinct subject, in row order of its values
-    values: list[str] = groups.dictionary.to_pylist()  # the same order as ``first``
-    unseen = [i for i, value in enumerate(values) if value not in seen]
-    asked = [values[i] for i in unseen]
-    known = known_subjects(conn, asked)
-    fresh = firsts[[unseen[i] for i, value in enumerate(asked) if value not in known]]
+    asked = set(groups.dictionary.to_pylist()).difference(seen)
+    new = asked.difference(known_subjects(conn, list(asked)))
+    fresh = firsts[_among(groups.dictionary, new)]  # in the order of ``firsts``
     if len(seen) + len(asked) > MAX_SEEN:
         seen.clear()
     seen.update(asked)
@@ -90,3 +88,11 @@ def register(
     ]
     bulk_insert(conn, subjects, SUBJECT_COLUMNS, zip(*columns, strict=True))
     return len(fresh)
+
+
+def _among(values: pa.Array, wanted: set[str]) -> NDArray[np.intp]:
+    """Positions of ``values`` that are in ``wanted`` (a hash look-up in Arrow)."""
+    if not wanted:
+        return np.zeros(0, dtype=np.intp)
+    found = pc.is_in(values, value_set=pa.array(list(wanted), type=pa.string()))
+    return np.flatnonzero(np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool))

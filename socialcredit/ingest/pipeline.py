@@ -9,6 +9,12 @@ duplicates.
 Per chunk: validate (arrays) -> candidate events with keys -> judge against the ledger (batched
 look-ups) -> bulk-insert accepted events, register new subjects -> store rejected rows and open
 reviews. ``read == accepted + quarantined + duplicates`` is asserted for every chunk.
+
+The first two steps need no store: for large input (``PIPELINE_MIN_BYTES``) a reading worker
+process does them beside the writer (``ingest.worker``, ``ingest.feed``), and on SQLite it also
+stages the candidates so that the writer appends them with one statement per chunk
+(``ingest.staged``). Chunks are written in input order whoever prepared them, so the outcome is
+the same either way.
 """
 
 from __future__ import annotations

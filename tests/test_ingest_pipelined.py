@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from socialcredit.cli import app
 from socialcredit.errors import InputFileError
 from socialcredit.ingest import pipeline
+from socialcredit.ingest import worker as worker_module
 from socialcredit.ingest.pipeline import ingest_files
 from socialcredit.ingest.prepare import prepare as prepare_chunk
 from socialcredit.ingest.rules import Rules
@@ -247,3 +248,14 @@ def test_large_input_takes_the_worker_by_itself(
     assert len(started) == 1
     assert summary["read"] == summary["accepted"] + summary["quarantined"] + summary["duplicates"]
     assert summary["read"] == 946 + 5 * 60
+
+
+def test_chunks_travel_through_dev_shm_only_when_it_has_room(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(worker_module, "SHM", str(tmp_path))
+    assert worker_module._exchange_base() == str(tmp_path)
+    monkeypatch.setattr(worker_module, "SHM_MIN_FREE", 1 << 62)
+    assert worker_module._exchange_base() is None  # the temp folder instead
+    monkeypatch.setattr(worker_module, "SHM", str(tmp_path / "absent"))
+    assert worker_module._exchange_base() is None

@@ -36,6 +36,8 @@ class _Slot:
 
 
 class Feed:
+    """The chunks of one run on their way to ``write`` (see the module docstring)."""
+
     def __init__(
         self, write: Write, rules: Rules, today: dt.date, worker: Worker | None, *, image: bool
     ) -> None:

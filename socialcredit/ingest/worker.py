@@ -10,7 +10,7 @@ The child is a new interpreter (``python -m socialcredit.ingest.worker``; forkin
 whose Arrow thread pools run is unsafe, and this does not re-run the caller's main module as
 ``multiprocessing`` would). It reports when it is ready; until then the writer prepares chunks
 itself, so the start-up costs little. The two talk over a socket pair in small messages: the
-arrays travel as Arrow files in the run's folder (on /dev/shm where there is one), written
+arrays travel as Arrow files in the run's folder (on /dev/shm when it has room), written
 once and memory-mapped by the reader. Chunks come back in the order sent; at most ``LOOKAHEAD``
 are at the child, so memory stays bounded. An error in the child comes back to the writer as
 the same exception; the writer's failure, or its end, stops the child.
@@ -46,6 +46,7 @@ LOOKAHEAD = 4  # chunks handed to the child and not yet back (one in hand, the r
 POLL_SECONDS = 0.5  # how often a waiting writer checks that the child is still alive
 STOP_SECONDS = 10.0
 ROW_NO, POSITION = "__row_no", "__position"  # extra columns of the files exchanged
+SHM, SHM_MIN_FREE = "/dev/shm", 1 << 30  # a few chunks in flight take some 100-300 MB
 
 
 def _write_table(table: pa.Table, path: Path) -> str:
@@ -139,15 +140,22 @@ def _portable(exc: BaseException) -> BaseException:
 # -- the writer's side ------------------------------------------------------------------------
 
 
+def _exchange_base() -> str | None:
+    """/dev/shm when it has room (memory; a container's may be small), else the temp folder."""
+    try:
+        if shutil.disk_usage(SHM).free >= SHM_MIN_FREE:
+            return SHM
+    except OSError:  # no /dev/shm here
+        pass
+    return None
+
+
 class Worker:
     """The writer's handle on the child process (a context manager: leaving it stops the
     child, at once if the run failed)."""
 
     def __init__(self, rules: Rules, today: dt.date, *, image: bool) -> None:
-        shm = Path("/dev/shm")
-        self._folder = Path(
-            tempfile.mkdtemp(prefix="socialcredit-ingest-", dir=shm if shm.is_dir() else None)
-        )
+        self._folder = Path(tempfile.mkdtemp(prefix="socialcredit-ingest-", dir=_exchange_base()))
         ours, theirs = socket.socketpair()
         with theirs:
             self._process = subprocess.Popen(
@@ -170,7 +178,7 @@ class Worker:
     def ready(self) -> bool:
         """Whether the child has started (it may never: then the writer does all the work)."""
         if not self._ready and self._process.poll() is None and self._conn.poll(0):
-            with contextlib.suppress(EOFError):  # it stopped: not ready, ever
+            with contextlib.suppress(EOFError, OSError):  # it stopped: not ready, ever
                 self._ready = self._conn.recv() == "ready"
         return self._ready
 

@@ -18,12 +18,15 @@ import pytest
 from typer.testing import CliRunner
 
 from socialcredit.cli import app
-from socialcredit.errors import InputFileError
+from socialcredit.errors import Conflict, InputFileError
 from socialcredit.ingest import pipeline
 from socialcredit.ingest import worker as worker_module
-from socialcredit.ingest.pipeline import ingest_files
+from socialcredit.ingest.identity import IdentityBook
+from socialcredit.ingest.pipeline import ingest_files, new_batch, rows_table
 from socialcredit.ingest.prepare import prepare as prepare_chunk
+from socialcredit.ingest.prepare import prepare_table
 from socialcredit.ingest.rules import Rules
+from socialcredit.ingest.staged import insert_staged, stage_schema
 from socialcredit.ingest.summary import RunSummary
 from socialcredit.ingest.worker import Worker
 from socialcredit.policy.load import load_default
@@ -259,3 +262,41 @@ def test_chunks_travel_through_dev_shm_only_when_it_has_room(
     assert worker_module._exchange_base() is None  # the temp folder instead
     monkeypatch.setattr(worker_module, "SHM", str(tmp_path / "absent"))
     assert worker_module._exchange_base() is None
+
+
+def test_a_staged_event_another_run_stored_is_a_conflict(tmp_path: Path) -> None:
+    """The staged append refuses a second copy of an event as ``ledger.insert_events`` does."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    init(url)
+    rules = Rules.for_furnisher(load_default().policy, "court")
+    row = {
+        "record_id": "C-1",
+        "subject_id": "220524196903020333",
+        "subject_name": "王喜民",
+        "category": "court.enforcement_case",
+        "decided_on": "2024-04-12",
+        "document_no": "(2024)京0101执1号",
+        "amount": "12500.00",
+    }
+    invalid, cand = prepare_table(
+        rows_table([row]), np.array([1]), rules, TODAY, IdentityBook(TODAY), image=True
+    )
+    assert not invalid.code and cand.image is not None
+    now = dt.datetime.now(dt.UTC)
+    all_of_it = np.ones(1, dtype=bool)
+
+    def staged(batch: int) -> dict[str, Any]:
+        return {"furnisher": "court", "batch_id": batch, "recorded_at": now}
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn, stage_schema(conn):
+            with conn.begin():
+                batch = new_batch(conn, "court", "test", now, "done")
+                assert insert_staged(conn, cand.image, all_of_it, **staged(batch)) == 1
+            refused = pytest.raises(Conflict, match="another run stored some of the same rows")
+            with refused, conn.begin():
+                insert_staged(conn, cand.image, all_of_it, **staged(batch))
+    finally:
+        engine.dispose()
+    assert query(url, "select count(*) from events") == [(1,)]

@@ -22,9 +22,8 @@ import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import Connection
 
-from socialcredit.errors import Conflict
 from socialcredit.ingest.records import STAGE_COLUMNS, STAGE_TABLE
-from socialcredit.store.ledger import INSERT_COLUMNS, stored_timestamp
+from socialcredit.store.ledger import INSERT_COLUMNS, stored_meanwhile, stored_timestamp
 
 SCHEMA = "ingest_stage"
 
@@ -79,13 +78,8 @@ def insert_staged(
     }
     try:
         cursor = driver.execute(statement, params)
-    except sqlite3.IntegrityError as exc:
-        # As ledger.bulk_insert: rows set aside as new were stored meanwhile by another run.
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise Conflict(
-            f"another run stored some of the same rows in events meanwhile ({first_line}); "
-            "nothing from this run was kept: run it again and they will count as duplicates"
-        ) from None
+    except sqlite3.IntegrityError as exc:  # as ledger.bulk_insert
+        raise stored_meanwhile("events", exc) from None
     if cursor.rowcount != count:
         raise AssertionError(f"staged insert wrote {cursor.rowcount} events, not {count}")
     return count

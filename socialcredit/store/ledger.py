@@ -187,13 +187,18 @@ def bulk_insert(
         marks = ", ".join("?" * len(names))
         driver.executemany(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", rows)
     except dbapi.IntegrityError as exc:  # the driver's own error: SQLAlchemy is bypassed here
-        # Rows set aside as new were stored meanwhile by another run (two ingestions of the
-        # same file at once): this run changes nothing; run again and they count as duplicates.
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise Conflict(
-            f"another run stored some of the same rows in {table.name} meanwhile ({first_line}); "
-            "nothing from this run was kept: run it again and they will count as duplicates"
-        ) from None
+        raise stored_meanwhile(table.name, exc) from None
+
+
+def stored_meanwhile(table: str, exc: Exception) -> Conflict:
+    """The conflict for a driver's integrity error on a bulk append: rows set aside as new were
+    stored meanwhile by another run (two ingestions of the same file at once). This run changes
+    nothing; run again and they count as duplicates."""
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return Conflict(
+        f"another run stored some of the same rows in {table} meanwhile ({first_line}); "
+        "nothing from this run was kept: run it again and they will count as duplicates"
+    )
 
 
 BULK_CACHE_KIB = 256 * 1024  # SQLite page cache while a bulk transaction writes indexes

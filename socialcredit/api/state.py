@@ -24,9 +24,10 @@ from socialcredit.errors import NotFound
 from socialcredit.policy.schema import Policy
 from socialcredit.services import keys as key_service
 from socialcredit.services.audit import AuditWriter
-from socialcredit.services.decision_index import DecisionIndex, build_index, latest_run
+from socialcredit.services.decision_index import DecisionIndex, build_index
 from socialcredit.settings import Settings
 from socialcredit.store.policies import policy_in_force
+from socialcredit.store.runs import last_finished_run
 from socialcredit.store.tables import policy_versions
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,8 @@ class ServiceState:
 def _policy_fingerprint(engine: Engine) -> tuple[Any, ...]:
     with engine.connect() as conn:
         row = conn.execute(select(func.count(), func.max(policy_versions.c.loaded_at))).one()
-        return (*tuple(row), latest_run(conn))
+        run = last_finished_run(conn)
+        return (*tuple(row), run.run_id if run else None)
 
 
 class StoreWatcher:

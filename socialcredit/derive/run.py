@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine, delete, insert, select
+from sqlalchemy import Connection, Engine, delete, insert
 
 from socialcredit.derive import slices
 from socialcredit.derive.engines import Engine as DeriveEngine
@@ -46,6 +46,7 @@ from socialcredit.settings import Settings
 from socialcredit.store import tables
 from socialcredit.store.engine import is_initialised, make_engine
 from socialcredit.store.policies import policy_in_force
+from socialcredit.store.runs import last_finished_run
 
 Mode = Literal["full", "incremental"]
 # Above this many touched subjects a full run is cheaper than slicing by index.
@@ -81,29 +82,6 @@ class DeriveResult:
         data = asdict(self)
         data["as_of"] = self.as_of.isoformat()
         return data
-
-
-@dataclass(frozen=True)
-class PreviousRun:
-    run_id: int
-    as_of: dt.date
-    policy_version: str
-    high_water_seq: int
-
-
-def last_finished_run(conn: Connection) -> PreviousRun | None:
-    runs = tables.derive_runs
-    row = conn.execute(
-        select(runs.c.run_id, runs.c.as_of, runs.c.policy_version, runs.c.high_water_seq)
-        .where(runs.c.finished_at.is_not(None))
-        .order_by(runs.c.run_id.desc())
-        .limit(1)
-    ).first()
-    return (
-        None
-        if row is None
-        else PreviousRun(row.run_id, row.as_of, row.policy_version, row.high_water_seq)
-    )
 
 
 def _start_run(engine: Engine, mode: Mode, as_of: dt.date, version: str, high_water: int) -> int:

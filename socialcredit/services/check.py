@@ -16,7 +16,8 @@ from socialcredit import ids
 from socialcredit.errors import ValidationFailed
 from socialcredit.policy.schema import Policy
 from socialcredit.store.policies import policy_in_force
-from socialcredit.store.tables import decisions, derive_runs, list_entries, subjects
+from socialcredit.store.runs import last_finished_run
+from socialcredit.store.tables import decisions, list_entries, subjects
 
 
 @dataclass(frozen=True)
@@ -54,20 +55,6 @@ def require_measure(policy: Policy, measure: str) -> None:
             f"unknown measure {measure!r}; the measures of policy {policy.version} are: {valid}",
             details={"measure": measure, "valid": sorted(m.code for m in policy.measures)},
         )
-
-
-def latest_run(conn: Connection) -> Any:
-    return conn.execute(
-        select(
-            derive_runs.c.run_id,
-            derive_runs.c.as_of,
-            derive_runs.c.policy_version,
-            derive_runs.c.high_water_seq,
-        )
-        .where(derive_runs.c.finished_at.is_not(None))
-        .order_by(derive_runs.c.run_id.desc())
-        .limit(1)
-    ).first()
 
 
 def _entries(conn: Connection, subject_id: str, measure: str, day: dt.date) -> list[dict[str, Any]]:
@@ -143,7 +130,7 @@ def check(
             is not None
         )
         entries = _entries(conn, subject_id, measure, day)
-        run = latest_run(conn)
+        run = last_finished_run(conn)
     effects = {e["effect"] for e in entries}
     effect = "restricted" if "restricted" in effects else "granted" if effects else None
     return CheckResult(

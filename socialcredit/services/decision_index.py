@@ -36,10 +36,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import orjson
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
-from socialcredit.services.check import latest_run as last_finished_run
-from socialcredit.store.tables import decisions, derive_runs, subjects
+from socialcredit.store.runs import last_finished_run
+from socialcredit.store.tables import decisions, subjects
 
 NO_END = int(np.iinfo(np.int32).max)
 EPOCH = dt.date(1970, 1, 1)
@@ -310,14 +310,6 @@ def _split_sorted(distinct: TextArray) -> tuple[IntArray, IntArray, TextArray]:
     textual = np.flatnonzero(~keys.numeric)  # already sorted as bytes
     order = np.concatenate([by_number, textual])
     return order, keys.number[by_number], distinct[textual]
-
-
-def latest_run(conn: Connection) -> int | None:
-    """The last *finished* derivation run: a run's results are complete once it is finished."""
-    value = conn.execute(
-        select(func.max(derive_runs.c.run_id)).where(derive_runs.c.finished_at.is_not(None))
-    ).scalar_one_or_none()
-    return None if value is None else int(value)
 
 
 def _fragments(

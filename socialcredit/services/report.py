@@ -19,10 +19,10 @@ from socialcredit.derive.policy_tables import policy_tables
 from socialcredit.derive.run import compute_slice, slice_records
 from socialcredit.errors import UnknownSubject
 from socialcredit.policy.schema import Policy
-from socialcredit.services.check import latest_run
 from socialcredit.settings import Settings
 from socialcredit.store.engine import make_engine
 from socialcredit.store.policies import policy_in_force, stored_version
+from socialcredit.store.runs import last_finished_run
 from socialcredit.store.tables import (
     decisions,
     list_entries,
@@ -173,7 +173,7 @@ def stored_report(settings: Settings, engine: Engine, subject_id: str) -> dict[s
     """The report from the derived tables, as the last run left them."""
     with engine.connect() as conn:
         subject = _subject(conn, subject_id)
-        run = latest_run(conn)
+        run = last_finished_run(conn)
         stored = stored_version(conn, run.policy_version) if run else None
         policy = stored.policy if stored else None
         if policy is None:

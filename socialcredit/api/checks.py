@@ -94,22 +94,21 @@ def hit_results(
     in effect, those of ``subject_ids[i]`` at ``bounds[i]:bounds[i + 1]``.
 
     Restricted or granted when an entry says so; ``end_on`` is when the last entry ends (null
-    when one has no fixed term); the policy version is the first entry's. Entries are in the
-    order of ``schemas.CheckEntry``, from pre-serialised parts (gathered once per batch)."""
+    when one has no fixed term); the policy version is the run's, as on every entry. Entries are
+    in the order of ``schemas.CheckEntry``, from pre-serialised parts (gathered once per
+    batch)."""
     details = _gather(index.detail_idx, rows)
     ends = _gather(index.end, rows)
-    provenance = _gather(index.prov_idx, rows)
     entries = [
         f'{{"list_code":{index.list_json[list_code]},{index.detail_json[detail]},'
         f'"start_on":{_date_json(start)},"end_on":{_date_json(end)},'
-        f'"source_subject_id":{_source_json(index, source)},{index.prov_json[prov]}}}'
-        for list_code, detail, start, end, source, prov in zip(
+        f'"source_subject_id":{_source_json(index, source)},{index.prov_json}}}'
+        for list_code, detail, start, end, source in zip(
             _gather(index.list_idx, rows),
             details,
             _gather(index.start, rows),
             ends,
             _gather(index.source, rows),
-            provenance,
             strict=True,
         )
     ]
@@ -122,7 +121,7 @@ def hit_results(
             f'"restricted":{"true" if "restricted" in effects else "false"},'
             f'"granted":{"true" if "granted" in effects else "false"},'
             f'"end_on":{_date_json(last_end)},'
-            f'"policy_version":{index.version_json[provenance[a]]},'
+            f'"policy_version":{index.version_json},'
             f'"entries":[{",".join(entries[a:b])}]}}'
         )
     return results

@@ -16,13 +16,15 @@ Layout (compressed sparse rows keyed by subject):
 - ``listed_number`` / ``listed_text``: sorted keys of the subjects that have at least one
   decision; subject *slot* ``i`` is ``listed_number[i]``, then ``listed_text[i - len(number)]``,
   and ``offsets[slot]:offsets[slot + 1]`` are its group rows;
-- one *group row* per (subject, list, source subject, start, end, basis, provenance), with the
-  measures it covers as a bit mask: a defaulter's seven consumption measures are one row.
+- one *group row* per (subject, list, source subject, start, end, basis), with the measures it
+  covers as a bit mask: a defaulter's seven consumption measures are one row.
 
 Dates are int32 day numbers; a missing end is ``NO_END``. A decision is in effect on day ``d``
 when ``start_on <= d`` and (no end or ``d < end_on``): ``end_on`` is the first day it no longer
-applies (the list entry's end). The JSON of the few distinct lists, bases and provenances is
-serialised once here, so that answering costs string joins, not serialisation.
+applies (the list entry's end). Every decision holds as of the last finished run, whose
+policy version and as-of date every entry reports. The JSON of the few distinct lists and bases,
+and of that provenance, is serialised once here, so that answering costs string joins, not
+serialisation.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ import numpy.typing as npt
 import orjson
 from sqlalchemy import Connection, select
 
-from socialcredit.store.runs import last_finished_run
+from socialcredit.store.runs import FinishedRun, last_finished_run
 from socialcredit.store.tables import decisions, subjects
 
 NO_END = int(np.iinfo(np.int32).max)
@@ -156,17 +158,16 @@ class DecisionIndex:
     end: npt.NDArray[np.int32]
     source: npt.NDArray[np.int32]  # -1: the subject itself; else an index into ``sources``
     detail_idx: npt.NDArray[np.uint16]  # (effect, memorandum, basis) in ``details``
-    prov_idx: npt.NDArray[np.uint16]  # (policy_version, as_of) in ``provenance``
     sources: TextArray
     lists: tuple[str, ...]
     details: tuple[tuple[str, str, str], ...]
-    provenance: tuple[tuple[str, dt.date], ...]
     measure_bit: dict[str, int] = field(default_factory=dict)
-    # Pre-serialised JSON members of an entry, by list / detail / provenance index.
+    # Pre-serialised JSON members of an entry, by list / detail index, and the run's provenance
+    # (the same for every entry).
     list_json: tuple[str, ...] = ()
     detail_json: tuple[str, ...] = ()
-    prov_json: tuple[str, ...] = ()
-    version_json: tuple[str, ...] = ()  # the policy version alone, by provenance index
+    prov_json: str = '"policy_version":null,"as_of":null'
+    version_json: str = "null"  # the run's policy version alone
 
     @functools.cached_property
     def policy_version_json(self) -> str:
@@ -192,7 +193,6 @@ class DecisionIndex:
             self.end,
             self.source,
             self.detail_idx,
-            self.prov_idx,
             self.sources,
         )
         return int(sum(a.nbytes for a in arrays))
@@ -313,22 +313,20 @@ def _split_sorted(distinct: TextArray) -> tuple[IntArray, IntArray, TextArray]:
 
 
 def _fragments(
-    lists: Sequence[str],
-    details: Sequence[tuple[str, str, str]],
-    provenance: Sequence[tuple[str, dt.date]],
-) -> dict[str, tuple[str, ...]]:
-    return {
+    lists: Sequence[str], details: Sequence[tuple[str, str, str]], run: FinishedRun | None
+) -> dict[str, Any]:
+    fragments: dict[str, Any] = {
         "list_json": tuple(json_text(code) for code in lists),
         "detail_json": tuple(
             f'"effect":{json_text(e)},"memorandum":{json_text(m)},"basis":{json_text(b)}'
             for e, m, b in details
         ),
-        "prov_json": tuple(
-            f'"policy_version":{json_text(v)},"as_of":"{as_of.isoformat()}"'
-            for v, as_of in provenance
-        ),
-        "version_json": tuple(json_text(v) for v, _ in provenance),
     }
+    if run is not None:
+        version = json_text(run.policy_version)
+        fragments["prov_json"] = f'"policy_version":{version},"as_of":"{run.as_of.isoformat()}"'
+        fragments["version_json"] = version
+    return fragments
 
 
 def build_index(
@@ -365,15 +363,11 @@ def build_index(
 
     lists, list_codes = _intern([r.list_code for r in rows])
     details, detail_codes = _intern([(r.effect, r.memorandum, r.basis) for r in rows])
-    # Every row holds as of the last finished run (the rows carry no run of their own).
-    provenance, prov_codes = _intern(
-        [(run.policy_version, run.as_of) for _ in rows] if run is not None else []
-    )
     source_ids, source_codes = _intern(
         [None if r.source_subject_id == r.subject_id else r.source_subject_id for r in rows]
     )
-    if len(lists) > 65535 or len(details) > 65535 or len(provenance) > 65535:
-        raise ValueError("too many distinct lists, bases or policy versions for the index")
+    if len(lists) > 65535 or len(details) > 65535:
+        raise ValueError("too many distinct lists or bases for the index")
     # Sources: -1 for "the subject itself", else an index into the distinct source IDs.
     others = [s for s in source_ids if s is not None]
     source_idx = _remap_sources(source_ids)[source_codes]
@@ -383,8 +377,8 @@ def build_index(
     bits = np.array([measure_bit[r.measure] for r in rows], dtype=np.uint64)
     slots = slot_of[subject_idx.ravel()]
     group_cols = np.stack(
-        [slots, list_codes, source_idx, start, end, detail_codes, prov_codes], axis=1
-    ).reshape(len(rows), 7)
+        [slots, list_codes, source_idx, start, end, detail_codes], axis=1
+    ).reshape(len(rows), 6)
     groups, group_of_row = np.unique(group_cols, axis=0, return_inverse=True)
     mask = np.zeros(len(groups), dtype=np.uint64)
     np.bitwise_or.at(mask, group_of_row.ravel(), np.left_shift(np.uint64(1), bits))
@@ -405,13 +399,11 @@ def build_index(
         end=groups[:, 4].astype(np.int32),
         source=groups[:, 2].astype(np.int32),
         detail_idx=groups[:, 5].astype(np.uint16),
-        prov_idx=groups[:, 6].astype(np.uint16),
         sources=_text_array(others, max([ID_WIDTH, *(len(s) for s in others)])),
         lists=tuple(lists),
         details=tuple(details),
-        provenance=tuple(provenance),
         measure_bit=measure_bit,
-        **_fragments(lists, details, provenance),
+        **_fragments(lists, details, run),
     )
 
 

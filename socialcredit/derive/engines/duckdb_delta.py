@@ -48,15 +48,15 @@ def _types(con: duckdb.DuckDBPyConnection, source: str) -> dict[str, str]:
     return {str(row[0]): str(row[1]) for row in rows}
 
 
-def _store_values(write: TableWrite, types: dict[str, str], table: str) -> str:
-    """The columns as the store's driver takes them: dates as text, the rest as they are."""
-    return (
-        ", ".join(
-            f"CAST({quote_ident(c)} AS VARCHAR)" if types[c] == "DATE" else quote_ident(c)
-            for c in write.columns
-        )
-        + f" FROM {table}"
+def _store_rows(
+    con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str], types: dict[str, str]
+) -> list[tuple[Any, ...]]:
+    """The rows of ``table`` as the store's driver takes them (dates as text), in key order."""
+    values = ", ".join(
+        f"CAST({quote_ident(c)} AS VARCHAR)" if types[c] == "DATE" else quote_ident(c)
+        for c in columns
     )
+    return con.execute(f"SELECT {values} FROM {table} ORDER BY ALL").fetchall()
 
 
 def _table_delta(
@@ -112,8 +112,8 @@ def plan_delta(
     max_share: float,
     progress: Progress,
 ) -> list[TableDelta] | None:
-    """The differences to apply, or None when they exceed ``max_share`` of the new rows (or the
-    stored tables are empty: a first run loads whole tables)."""
+    """The differences to apply, or None when they exceed ``max_share`` of the new rows (a first
+    run, into empty tables, changes all of them)."""
     planned = []
     changed = total = 0
     for write in writes:
@@ -128,18 +128,13 @@ def plan_delta(
     for write, put, gone in planned:
         types = _types(con, write.source)
         keys = tuple(c.name for c in metadata.tables[write.target].primary_key.columns)
-        order = ", ".join(quote_ident(k) for k in keys)
         deltas.append(
             TableDelta(
                 target=write.target,
                 columns=tuple(write.columns),
                 keys=keys,
-                deletes=con.execute(
-                    f"SELECT {_store_values(TableWrite(write.target, gone, keys), types, gone)}"
-                ).fetchall(),
-                inserts=con.execute(
-                    f"SELECT {_store_values(write, types, put)} ORDER BY {order}"
-                ).fetchall(),
+                deletes=_store_rows(con, gone, keys, types),
+                inserts=_store_rows(con, put, write.columns, types),
             )
         )
     return deltas

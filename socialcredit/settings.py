@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from socialcredit.errors import ConfigError
 
 DEFAULT_DB_URL = "sqlite:///socialcredit.db"
 
@@ -44,3 +46,16 @@ class Settings(BaseSettings):
     def with_db(self, db: str | None) -> Settings:
         """A copy with another store URL (the CLI's --db); the original is left as it was."""
         return self if not db else self.model_copy(update={"db": db})
+
+
+def load_settings() -> Settings:
+    """Settings from the environment; a value out of range is a ``ConfigError`` naming the
+    variable, not a validation traceback."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"SOCIALCREDIT_{str(error['loc'][0]).upper()}={error.get('input')!r}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise ConfigError(f"invalid setting: {problems}") from None

@@ -142,3 +142,15 @@ def test_the_run_columns_come_back_on_a_downgrade(db_url: str, run: Any) -> None
         command.upgrade(alembic_config(engine), "head")
     assert snapshot(db_url) == current
     assert _derive(run, db_url)["written"]["method"] == "changed_rows"
+
+
+def test_a_setting_out_of_range_is_a_one_line_error(
+    db_url: str, run: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_store(db_url)
+    monkeypatch.setenv("SOCIALCREDIT_DERIVE_DELTA_MAX_SHARE", "2")
+    failed = run("derive", "--db", db_url, ok=False)
+    assert failed.exit_code == 1 and failed.exception is not None
+    assert "config_invalid" in failed.output
+    assert "SOCIALCREDIT_DERIVE_DELTA_MAX_SHARE='2'" in failed.output.replace("\n", "")
+    assert "Traceback" not in failed.output

@@ -17,13 +17,13 @@ from fastapi import FastAPI
 
 from socialcredit.api.app import create_app
 from socialcredit.errors import ConfigError
-from socialcredit.settings import Settings
+from socialcredit.settings import Settings, load_settings
 from socialcredit.store.engine import is_initialised, make_engine
 
 
 def app_from_environment() -> FastAPI:
     """The factory each uvicorn worker calls."""
-    return create_app(Settings())
+    return create_app(load_settings())
 
 
 def _environment(settings: Settings) -> dict[str, str]:

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 
 from socialcredit.errors import SocialCreditError
-from socialcredit.settings import Settings
+from socialcredit.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -36,7 +36,7 @@ console = Console(stderr=True)  # progress and human messages; stdout stays clea
 
 
 def settings_for(db: str | None) -> Settings:
-    return Settings().with_db(db)
+    return load_settings().with_db(db)
 
 
 @contextmanager

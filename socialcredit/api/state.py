@@ -21,6 +21,7 @@ from socialcredit.api.config import ApiSettings
 from socialcredit.api.metrics import Metrics
 from socialcredit.api.ratelimit import RateLimiter
 from socialcredit.errors import NotFound
+from socialcredit.forksafe import sqlite_work
 from socialcredit.policy.schema import Policy
 from socialcredit.services import keys as key_service
 from socialcredit.services.audit import AuditWriter
@@ -133,7 +134,8 @@ class StoreWatcher:
     def _run(self) -> None:
         while not self._stop.wait(self.state.api.watch_seconds):
             try:
-                self.refresh()
+                with sqlite_work():  # see forksafe.py
+                    self.refresh()
             except Exception:  # a store hiccup must not stop the service following it
                 log.exception("store watcher: refresh failed; keeping the previous state")
 

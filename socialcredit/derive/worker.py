@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+import socialcredit.forksafe  # noqa: F401  (registers its at-fork hooks on import)
 from socialcredit import errors
 
 # Error classes whose constructor takes just the message, so they can cross back as themselves.
@@ -54,8 +55,8 @@ def run_in_child(func: Callable[..., Any], *args: Any, progress: Callable[[str],
     child = ctx.Process(target=_child, args=(outbox, func, args), daemon=True)
     with warnings.catch_warnings():
         # Python 3.12+ warns when forking a process that has threads (DuckDB's pool counts).
-        # The child only opens fresh DuckDB and SQLite connections and takes no lock the
-        # parent's threads could be holding.
+        # The child only opens fresh DuckDB and SQLite connections; our own threads that use
+        # SQLite hold ``forksafe.sqlite_work`` while they do, and a fork waits for it.
         warnings.simplefilter("ignore", DeprecationWarning)
         child.start()
     try:

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select
 
+from socialcredit.forksafe import sqlite_work
 from socialcredit.store.tables import audit_log
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,8 @@ class AuditWriter:
     def _run(self) -> None:
         while not self._stop.wait(self._flush_seconds):
             try:
-                self.flush()
+                with sqlite_work():  # see forksafe.py
+                    self.flush()
             except Exception:  # keep auditing after a transient store error; retried next tick
                 log.exception("audit flush failed")
 

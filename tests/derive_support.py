@@ -119,14 +119,22 @@ def event(
     return row
 
 
-def add_events(url: str, rows: Iterable[Mapping[str, Any]]) -> None:
+def register_subjects(url: str, subject_ids: Iterable[str]) -> None:
+    with store(url) as engine:
+        _register(engine, subject_ids)
+
+
+def add_events(url: str, rows: Iterable[Mapping[str, Any]], *, register: bool = True) -> None:
+    """Append ``rows`` through the ledger, registering their subjects first (as ingestion
+    does) unless ``register`` is false."""
     rows = list(rows)
     with store(url) as engine:
-        _register(
-            engine,
-            [r["subject_id"] for r in rows]
-            + [r["legal_rep_id"] for r in rows if r.get("legal_rep_id")],
-        )
+        if register:
+            _register(
+                engine,
+                [r["subject_id"] for r in rows]
+                + [r["legal_rep_id"] for r in rows if r.get("legal_rep_id")],
+            )
         batch_id = _batch(engine)
         with engine.begin() as conn:
             append_events(conn, rows, batch_id=batch_id)

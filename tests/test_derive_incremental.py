@@ -15,7 +15,15 @@ from typing import Any
 import duckdb
 import pytest
 from derive_scenarios import AS_OF, filings, follow_ups, registrations, snapshot
-from derive_support import add_events, event, make_store, org, person, store
+from derive_support import (
+    add_events,
+    event,
+    make_store,
+    org,
+    person,
+    register_subjects,
+    store,
+)
 from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import make_url
 
@@ -226,6 +234,47 @@ def _holding(script: str, target: str) -> Iterator[None]:
         holder.wait()
         if holder.stdout is not None:
             holder.stdout.close()
+
+
+def test_the_ledger_copy_carries_subjects_and_is_rebuilt_when_of_an_older_shape(
+    tmp_path: Path, run: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copy carries each event's subject kind and birth date (so full runs need not join
+    the subjects): a copy without them (an older release's) is rebuilt, and an event copied
+    before its subject was registered gets them once it is. Results always equal those read
+    from the store itself."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    copy = tmp_path / "store.db.ledger.duckdb"
+    rng = random.Random(5)
+    persons, orgs = [person(i + 1) for i in range(4)], [org(i + 1) for i in range(2)]
+    make_store(url)
+    add_events(url, filings(rng, "a", persons, orgs, 10) + registrations(rng, "r", persons, orgs))
+    full = ["--as-of", AS_OF.isoformat(), "--full"]
+    run("derive", "--db", url, *full)
+    with closing(duckdb.connect(str(copy))) as con:
+        con.execute("ALTER TABLE events DROP COLUMN birth_date")
+    late = person(9)
+    add_events(url, filings(rng, "b", [late], [], 3), register=False)
+    run("derive", "--db", url, *full)
+    assert _copied_subjects(copy, late) == {(None, None)}  # not registered yet
+    register_subjects(url, [late])
+    run("derive", "--db", url, *full)
+    birth = dt.date(int(late[6:10]), int(late[10:12]), int(late[12:14]))
+    assert _copied_subjects(copy, late) == {("person", birth)}
+    assert _copied(copy) == _ledger(url)
+    from_copy = snapshot(url)
+    assert any(row[0] == late for row in from_copy["ratings"])
+    monkeypatch.setenv("SOCIALCREDIT_LEDGER_MIRROR", "0")
+    run("derive", "--db", url, *full)
+    assert snapshot(url) == from_copy
+
+
+def _copied_subjects(path: Path, subject_id: str) -> set[tuple[Any, ...]]:
+    with closing(duckdb.connect(str(path), read_only=True)) as con:
+        rows = con.execute(
+            "SELECT DISTINCT kind, birth_date FROM events WHERE subject_id = ?", [subject_id]
+        ).fetchall()
+    return {tuple(r) for r in rows}
 
 
 def test_a_second_full_derive_is_refused_while_the_ledger_copy_is_in_use(

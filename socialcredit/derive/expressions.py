@@ -11,6 +11,9 @@ dates. The semantics are documented for the public in ``docs/algorithm.md``; the
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import operator
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import ibis
@@ -35,6 +38,9 @@ EVENT_COLUMNS = (
     "legal_rep_id",
 )
 SUBJECT_COLUMNS = ("subject_id", "kind", "birth_date")
+# What record states need of an event's subject; ``with_subjects`` adds it (the columnar ledger
+# copy carries it already: a subject's kind and birth date follow from its identifier).
+SUBJECT_ATTRIBUTES = ("kind", "birth_date")
 # Fields an amendment may change (the subject, category and decision date never change).
 AMENDABLE = ("document_no", "amount_fen", "ground", "extension_months", "legal_rep_id")
 EPOCH = ibis.literal(dt.date(1970, 1, 1), type="date")
@@ -92,30 +98,41 @@ def record_changes(events: Table, as_of: dt.date) -> Table:
     )
 
 
-def record_states(
-    events: Table, changes: Table, subjects: Table, policy: PolicyRelations, as_of: dt.date
-) -> Table:
+def with_subjects(events: Table, subjects: Table) -> Table:
+    """``events`` with their subject's ``SUBJECT_ATTRIBUTES`` (null for an unregistered one)."""
+    people = subjects.select(
+        s_subject_id=subjects.subject_id,
+        **{name: subjects[name] for name in SUBJECT_ATTRIBUTES},
+    )
+    joined = events.left_join(people, events.subject_id == people.s_subject_id)
+    return joined.select(*events.columns, *SUBJECT_ATTRIBUTES)
+
+
+def record_states(events: Table, changes: Table, policy: PolicyRelations, as_of: dt.date) -> Table:
     """One row per (furnisher, record_id) filed on or before ``as_of``, with its status then.
 
-    ``changes`` is ``record_changes(events, as_of)``. Lean on purpose: the subject's kind, the
-    category, the dates and the status, which every later stage needs. The amendable fields and
-    the dates a report shows come from ``with_details`` for the records that need them (list
-    entries, legal representatives, one subject's report): carrying them for every record of a
-    large ledger cost more than all the later stages together.
+    ``events`` carry their subject's attributes (``with_subjects``); ``changes`` is
+    ``record_changes(events, as_of)``. Lean on purpose: the subject's kind, the category, the
+    dates and the status, which every later stage needs. The amendable fields and the dates a
+    report shows come from ``with_details`` for the records that need them (list entries, legal
+    representatives, one subject's report): carrying them for every record of a large ledger
+    cost more than all the later stages together.
     """
     day = day_literal(as_of)
     known = events.filter((events.decided_on <= day) & (events.action == "file"))
     files = known.select(
-        "furnisher", "record_id", "subject_id", "category", "decided_on", file_seq=known.seq
-    )
-    people = subjects.select(
-        s_subject_id=subjects.subject_id, kind=subjects.kind, birth_date=subjects.birth_date
+        "furnisher",
+        "record_id",
+        "subject_id",
+        "kind",
+        "birth_date",
+        "category",
+        "decided_on",
+        file_seq=known.seq,
     )
     ends = changes.select("c_furnisher", "c_record_id", "revoked_on", "fulfilled_on")
-    rec = (
-        files.left_join(people, files.subject_id == people.s_subject_id)
-        .join(policy.categories, _.category == policy.categories.category)
-        .left_join(ends, [_.furnisher == ends.c_furnisher, _.record_id == ends.c_record_id])
+    rec = files.join(policy.categories, _.category == policy.categories.category).left_join(
+        ends, [_.furnisher == ends.c_furnisher, _.record_id == ends.c_record_id]
     )
     # Defence in depth: a record about a subject under the category's minimum age never counts.
     old_enough = (
@@ -187,17 +204,31 @@ def with_details(records: Table, events: Table, changes: Table, policy: PolicyRe
     ).view()
 
 
-def list_entries(
-    records: Table, events: Table, changes: Table, policy: PolicyRelations, as_of: dt.date
-) -> Table:
-    """Entries of every list in force at ``as_of``, one per (list, record)."""
+def detail_candidates(records: Table, listable: Mapping[str, Sequence[str]]) -> Table:
+    """The active records whose details a later stage reads: those a list takes (``listable``:
+    per subject kind, the categories some list takes) and organisations' registrations naming
+    a legal representative. A small share of the ledger, picked by a plain filter (which the
+    engine applies while scanning) and materialised before ``with_details`` joins the events,
+    so that the join is planned from the small side."""
+    taken = [
+        (records.kind == kind) & records.category.isin(list(categories))
+        for kind, categories in sorted(listable.items())
+        if categories
+    ]
+    registrations = records.carries_legal_rep & (records.kind == "org")
+    wanted = functools.reduce(operator.or_, taken, registrations)
+    return records.filter((records.status == "active") & wanted)
+
+
+def list_entries(details: Table, policy: PolicyRelations, as_of: dt.date) -> Table:
+    """Entries of every list in force at ``as_of``, one per (list, record). ``details`` is
+    ``with_details`` of (at least) the active records a list takes."""
     day = day_literal(as_of)
-    active = records.filter(records.status == "active")
     targets, rules, grounds = policy.list_targets, policy.list_rules, policy.list_no_term_grounds
-    listable = active.join(
-        targets, [active.category == targets.category, active.kind == targets.subject_kind]
-    ).select(*active.columns, "list_code")
-    detailed = with_details(listable, events, changes, policy)
+    detailed = details.filter(details.status == "active")
+    detailed = detailed.join(
+        targets, [detailed.category == targets.category, detailed.kind == targets.subject_kind]
+    ).select(*detailed.columns, "list_code")
     listed = detailed.join(rules, detailed.list_code == rules.list_code)
     grounds = grounds.select(g_list_code=grounds.list_code, g_ground=grounds.ground)
     listed = listed.left_join(
@@ -230,15 +261,15 @@ def list_entries(
     )
 
 
-def legal_representatives(
-    records: Table, events: Table, changes: Table, policy: PolicyRelations
-) -> Table:
-    """Each organisation's legal representative: from its latest active registration record."""
-    regs = records.filter(
-        (records.status == "active") & records.carries_legal_rep & (records.kind == "org")
+def legal_representatives(details: Table) -> Table:
+    """Each organisation's legal representative: from its latest active registration record.
+    ``details`` is ``with_details`` of (at least) the active registrations."""
+    regs = details.filter(
+        (details.status == "active")
+        & details.carries_legal_rep
+        & (details.kind == "org")
+        & details.legal_rep_id.notnull()
     )
-    regs = with_details(regs, events, changes, policy)
-    regs = regs.filter(regs.legal_rep_id.notnull())
     latest = regs.mutate(
         rep_rank=ibis.row_number().over(
             group_by=regs.subject_id, order_by=[regs.decided_on.desc(), regs.file_seq.desc()]

@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import duckdb
 
-from socialcredit.derive.expressions import EVENT_COLUMNS
+from socialcredit.derive.expressions import EVENT_COLUMNS, SUBJECT_ATTRIBUTES
 from socialcredit.errors import Conflict
 
 MIRROR_SUFFIX = ".ledger.duckdb"
@@ -40,8 +40,11 @@ COLUMN_TYPES = {
     "ground": "VARCHAR",
     "extension_months": "BIGINT",
     "legal_rep_id": "VARCHAR",
+    # The subject's, as registered (fixed by the identifier; registered with its first event).
+    "kind": "VARCHAR",
+    "birth_date": "DATE",
 }
-assert tuple(COLUMN_TYPES) == EVENT_COLUMNS
+assert tuple(COLUMN_TYPES) == EVENT_COLUMNS + SUBJECT_ATTRIBUTES
 
 Progress = Callable[[str], None]
 
@@ -111,15 +114,63 @@ def _attach(con: duckdb.DuckDBPyConnection, path: str, progress: Progress) -> No
         con.execute(f"ATTACH '{quoted}' AS {CATALOG}")
 
 
-def refresh(con: duckdb.DuckDBPyConnection, store: str, path: str, progress: Progress) -> str:
-    """Bring the copy at ``path`` up to date with the attached SQLite catalog ``store``; returns
-    the qualified name of the copy's events table."""
-    _attach(con, path, progress)
+def _create(con: duckdb.DuckDBPyConnection, progress: Progress) -> None:
+    """The copy's tables; a copy of another shape (an older release's) is started afresh."""
+    found = con.execute(
+        "SELECT column_name, data_type FROM duckdb_columns() "
+        "WHERE database_name = ? AND table_name = 'events' ORDER BY column_index",
+        [CATALOG],
+    ).fetchall()
+    if found and [(name, kind) for name, kind in found] != list(COLUMN_TYPES.items()):
+        progress("ledger copy: of an older shape, rebuilding")
+        con.execute(f"DROP TABLE {CATALOG}.events")
+        con.execute(f"DROP TABLE IF EXISTS {CATALOG}.mirror_state")
     columns = ", ".join(f"{name} {kind}" for name, kind in COLUMN_TYPES.items())
     con.execute(f"CREATE TABLE IF NOT EXISTS {CATALOG}.events ({columns})")
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {CATALOG}.mirror_state (last_seq BIGINT, last_key VARCHAR)"
     )
+
+
+def _append(con: duckdb.DuckDBPyConnection, store: str, last_seq: int, progress: Progress) -> None:
+    """Copy the store's events after ``last_seq`` with their subjects' attributes."""
+    event_names = ", ".join(f"e.{name}" for name in EVENT_COLUMNS)
+    subject_names = ", ".join(f"s.{name}" for name in SUBJECT_ATTRIBUTES)
+    joined = "{}events AS e LEFT JOIN {}subjects AS s ON s.subject_id = e.subject_id"
+    if last_seq == 0:
+        progress("ledger copy: reading the whole ledger")
+        con.execute(
+            f"INSERT INTO {CATALOG}.events SELECT {event_names}, {subject_names} "
+            f"FROM {joined.format(f'{store}.', f'{store}.')}"
+        )
+        return
+    progress(f"ledger copy: appending events after {last_seq}")
+    casts = ", ".join(f"CAST({n} AS {t}) AS {n}" for n, t in COLUMN_TYPES.items())
+    con.execute(
+        f"INSERT INTO {CATALOG}.events SELECT {casts} FROM sqlite_query('{store}', "
+        f"'SELECT {event_names}, {subject_names} FROM {joined.format('', '')} WHERE e.seq > ?', "
+        f"params=row({int(last_seq)}::BIGINT))"
+    )
+
+
+def _complete_subjects(con: duckdb.DuckDBPyConnection, store: str) -> None:
+    """Fill in the attributes of copied events whose subject was not registered when they were
+    copied (every path registers a subject with its first event, so this is a safeguard)."""
+    row = con.execute(f"SELECT count(*) FROM {CATALOG}.events WHERE kind IS NULL").fetchone()
+    if not row or not row[0]:
+        return
+    assigned = ", ".join(f"{name} = s.{name}" for name in SUBJECT_ATTRIBUTES)
+    con.execute(
+        f"UPDATE {CATALOG}.events AS e SET {assigned} FROM {store}.subjects AS s "
+        "WHERE e.kind IS NULL AND s.subject_id = e.subject_id"
+    )
+
+
+def refresh(con: duckdb.DuckDBPyConnection, store: str, path: str, progress: Progress) -> str:
+    """Bring the copy at ``path`` up to date with the attached SQLite catalog ``store``; returns
+    the qualified name of the copy's events table."""
+    _attach(con, path, progress)
+    _create(con, progress)
     con.execute("BEGIN TRANSACTION")
     try:
         last_seq, last_key = _last_event(con)
@@ -127,17 +178,8 @@ def refresh(con: duckdb.DuckDBPyConnection, store: str, path: str, progress: Pro
             progress("ledger copy: the store's ledger differs, rebuilding")
             con.execute(f"DELETE FROM {CATALOG}.events")
             last_seq = 0
-        names = ", ".join(EVENT_COLUMNS)
-        if last_seq == 0:
-            progress("ledger copy: reading the whole ledger")
-            con.execute(f"INSERT INTO {CATALOG}.events SELECT {names} FROM {store}.events")
-        else:
-            progress(f"ledger copy: appending events after {last_seq}")
-            casts = ", ".join(f"CAST({n} AS {t}) AS {n}" for n, t in COLUMN_TYPES.items())
-            con.execute(
-                f"INSERT INTO {CATALOG}.events SELECT {casts} FROM sqlite_query('{store}', "
-                f"'SELECT {names} FROM events WHERE seq > ?', params=row({int(last_seq)}::BIGINT))"
-            )
+        _append(con, store, last_seq, progress)
+        _complete_subjects(con, store)
         row = con.execute(f"SELECT max(seq) FROM {CATALOG}.events").fetchone()
         newest = int(row[0]) if row and row[0] is not None else 0
         con.execute(f"DELETE FROM {CATALOG}.mirror_state")

@@ -116,16 +116,17 @@ def record_stages(
     people = engine.materialise("sc_subjects", subjects.select(*x.SUBJECT_COLUMNS))
     progress("events")
     # One scan of the store's ledger (later stages read the engine's own copy), or a view of
-    # the columnar ledger copy beside a SQLite store.
-    known = engine.stage_events(
-        "sc_events", events.filter(events.decided_on <= as_of).select(*x.EVENT_COLUMNS)
-    )
+    # the columnar ledger copy beside a SQLite store, which carries the subjects' attributes.
+    known = events.filter(events.decided_on <= as_of)
+    if set(x.SUBJECT_ATTRIBUTES).issubset(known.columns):
+        known = known.select(*x.EVENT_COLUMNS, *x.SUBJECT_ATTRIBUTES)
+    else:
+        known = x.with_subjects(known.select(*x.EVENT_COLUMNS), people)
+    known = engine.stage_events("sc_events", known)
     key = (as_of, policy.fingerprint, tuple(known.schema().items()), tuple(people.schema().items()))
     progress("record states")
     changes = _stage(engine, "sc_changes", key, lambda: x.record_changes(known, as_of))
-    states = _stage(
-        engine, "sc_records", key, lambda: x.record_states(known, changes, people, rel, as_of)
-    )
+    states = _stage(engine, "sc_records", key, lambda: x.record_states(known, changes, rel, as_of))
     return RecordStages(rel, people, known, changes, states, key)
 
 
@@ -146,15 +147,20 @@ def derive_relations(
         base.key,
     )
     progress("list entries")
-    entries = _stage(
-        engine, "sc_entries", key, lambda: x.list_entries(records, known, changes, rel, as_of)
+    listable = policy.listable_categories()
+    candidates = _stage(
+        engine, "sc_detail_keys", key, lambda: x.detail_candidates(records, listable)
     )
+    details = _stage(
+        engine, "sc_details", key, lambda: x.with_details(candidates, known, changes, rel)
+    )
+    entries = _stage(engine, "sc_entries", key, lambda: x.list_entries(details, rel, as_of))
     progress("decisions")
     decisions = _stage(
         engine,
         "sc_decisions",
         key,
-        lambda: x.decisions(entries, x.legal_representatives(records, known, changes, rel), rel),
+        lambda: x.decisions(entries, x.legal_representatives(details), rel),
     )
     progress("ratings")
     ratings = _stage(

@@ -114,6 +114,13 @@ class PolicyTables:
     list_no_term_grounds: pa.Table
     memo_measures: pa.Table
 
+    def listable_categories(self) -> dict[str, tuple[str, ...]]:
+        """Per subject kind, the categories some list takes (sorted)."""
+        taken: dict[str, set[str]] = {}
+        for row in self.list_targets.select(["subject_kind", "category"]).to_pylist():
+            taken.setdefault(row["subject_kind"], set()).add(row["category"])
+        return {kind: tuple(sorted(categories)) for kind, categories in sorted(taken.items())}
+
 
 @dataclass(frozen=True)
 class PolicyRelations:

@@ -77,8 +77,13 @@ def rating_contributions(records: Table, policy: PolicyRelations, as_of: dt.date
 
 
 def _category_totals(contributions: Table) -> Table:
+    """Per (subject, rating, category): the points summed and capped, and the records behind
+    them. The category's points and cap are the same on every row of a group (a subject has
+    one kind), so they are carried by ``min`` rather than grouped by."""
     c = contributions
-    totals = c.group_by("subject_id", "rating", "category", "points", "cap").agg(
+    totals = c.group_by("subject_id", "rating", "category").agg(
+        points=c.points.min(),
+        cap=c.cap.min(),
         total=c.contribution.sum(),
         # Sorted by key: cheaper than an ordered aggregate, and just as deterministic.
         records=c.record.collect().sort(),
@@ -136,24 +141,36 @@ def _registrations(records: Table, pairs: Table) -> Table:
     )
 
 
-def _per_rating(totals: Table) -> Table:
-    """Per (subject, rating): the points (the capped totals summed) and the categories with a
-    non-zero capped total, each as its JSON reason behind a sort key (largest absolute total
-    first, ties by category code). One aggregation for both, and a sort of a few items per
-    subject later, rather than a ranking window."""
+REASON_SEPARATOR = ", "  # between the reasons of a JSON array, as DuckDB writes one
+
+
+def _json_text(value: Table) -> Table:
+    return value.cast("json").cast("string")
+
+
+def _per_rating(totals: Table, policy: PolicyRelations) -> Table:
+    """Per (subject, rating): the points (the capped totals summed) and the JSON text of the
+    rating's largest reasons (up to its ``max_reasons``; largest absolute total first, ties
+    by category code), each a category with a non-zero capped total. One aggregation for
+    both, and a sort of a few items per subject, rather than a ranking window; the reasons
+    leave as text, so that later joins carry a string rather than nested lists."""
     t = totals
     item = ibis.struct(
         {
             "sort_points": -t.capped.abs(),
             "sort_code": t.category,
-            "reason": ibis.struct(
-                {"code": t.category, "points": t.capped, "records": t.records}
-            ).cast("json"),
+            "reason": _json_text(
+                ibis.struct({"code": t.category, "points": t.capped, "records": t.records})
+            ),
         }
     )
-    return t.group_by(t_subject_id=t.subject_id, t_rating=t.rating).agg(
+    sums = t.group_by(t_subject_id=t.subject_id, t_rating=t.rating).agg(
         points=t.capped.sum(), items=item.collect(where=t.capped != 0)
     )
+    models = policy.rating_models.select(m_rating="rating", max_reasons="max_reasons")
+    sums = sums.join(models, sums.t_rating == models.m_rating)
+    top = sums.items.sort()[: sums.max_reasons].map(lambda i: i.reason)
+    return sums.select("t_subject_id", "t_rating", "points", ranked=top.join(REASON_SEPARATOR))
 
 
 def ratings(records: Table, subjects: Table, policy: PolicyRelations, as_of: dt.date) -> Table:
@@ -161,7 +178,7 @@ def ratings(records: Table, subjects: Table, policy: PolicyRelations, as_of: dt.
     day = day_literal(as_of)
     pairs = rating_subjects(subjects, policy)
     contributions = rating_contributions(records, policy, as_of)
-    sums = _per_rating(_category_totals(contributions))
+    sums = _per_rating(_category_totals(contributions), policy)
     scored = pairs.left_join(
         sums, [pairs.subject_id == sums.t_subject_id, pairs.rating == sums.t_rating]
     )
@@ -201,20 +218,29 @@ def ratings(records: Table, subjects: Table, policy: PolicyRelations, as_of: dt.
         ),
     )
     out = banded.mutate(band=ibis.coalesce(banded.special_band, banded.band, banded.lowest_band))
-    empty = ibis.literal([], type="array<json>")
-    ranked = ibis.coalesce(out.items.sort()[: out.max_reasons].map(lambda i: i.reason), empty)
     band_code = ibis.cases((out.direct_band.notnull(), "direct_band"), else_="new_subject_band")
-    band_reason = ibis.struct(
-        {"code": band_code, "band": out.special_band, "records": out.special_records}
-    ).cast("json")
+    band_reason = ibis.cases(
+        (
+            out.special_band.notnull(),
+            _json_text(
+                ibis.struct(
+                    {"code": band_code, "band": out.special_band, "records": out.special_records}
+                )
+            ),
+        ),
+        else_=ibis.null("string"),
+    )
     # The band reason (if any) first, then the largest category totals.
-    every = ibis.cases(
-        (out.special_band.notnull(), ibis.array([band_reason]).concat(ranked)), else_=ranked
+    ranked = ibis.coalesce(out.ranked, "")
+    body = ibis.cases(
+        (band_reason.isnull(), ranked),
+        (ranked == "", band_reason),
+        else_=band_reason + REASON_SEPARATOR + ranked,
     )
     return out.select(
         "subject_id",
         "rating",
         "score",
         "band",
-        reasons=every.cast("json").cast("string"),
+        reasons="[" + body + "]",
     )

@@ -33,6 +33,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 metadata = MetaData(
@@ -114,7 +115,13 @@ events = Table(
     Column("recorded_at", DateTime(timezone=True), nullable=False),
     Index("ix_events_record", "furnisher", "record_id", "event_key", unique=True),
     Index("ix_events_subject", "subject_id"),
-    Index("ix_events_legal_rep", "legal_rep_id"),  # which organisations a person represents
+    # Which organisations a person represents; partial: most events name no representative.
+    Index(
+        "ix_events_legal_rep",
+        "legal_rep_id",
+        sqlite_where=text("legal_rep_id IS NOT NULL"),
+        postgresql_where=text("legal_rep_id IS NOT NULL"),
+    ),
 )
 
 quarantine = Table(

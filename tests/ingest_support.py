@@ -10,10 +10,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from alembic import command
 from sqlalchemy import text
 
 from socialcredit.policy.load import load_default
-from socialcredit.store.engine import make_engine, upgrade
+from socialcredit.store.engine import alembic_config, make_engine, upgrade
 from socialcredit.store.policies import save_policy
 
 FIXTURES = Path(__file__).parent / "fixtures" / "furnisher"
@@ -119,3 +120,15 @@ def write_parquet(path: Path, header: list[str], rows: list[dict[str, Any]]) -> 
     )
     pq.write_table(table, path)
     return path
+
+
+def migrate(db_url: str, revision: str) -> None:
+    """Upgrade the store to ``head``, or downgrade it to ``revision``."""
+    engine = make_engine(db_url)
+    try:
+        if revision == "head":
+            command.upgrade(alembic_config(engine), revision)
+        else:
+            command.downgrade(alembic_config(engine), revision)
+    finally:
+        engine.dispose()

@@ -10,12 +10,11 @@ import hashlib
 from typing import Any
 
 import pytest
-from alembic import command
 from sqlalchemy import func, select
 
 from socialcredit.errors import Conflict
 from socialcredit.ingest.pipeline import new_batch
-from socialcredit.store.engine import alembic_config, make_engine
+from socialcredit.store.engine import make_engine
 from socialcredit.store.ledger import (
     EVENT_FIELDS,
     KEY_BYTES,
@@ -25,18 +24,7 @@ from socialcredit.store.ledger import (
     key_text,
 )
 from socialcredit.store.tables import events
-from tests.ingest_support import FIXTURES, ingest, init, query
-
-
-def _migrate(db_url: str, revision: str) -> None:
-    engine = make_engine(db_url)
-    try:
-        if revision == "head":
-            command.upgrade(alembic_config(engine), revision)
-        else:
-            command.downgrade(alembic_config(engine), revision)
-    finally:
-        engine.dispose()
+from tests.ingest_support import FIXTURES, ingest, init, migrate, query
 
 
 def _events(db_url: str) -> list[tuple[Any, ...]]:
@@ -57,12 +45,12 @@ def test_keys_survive_a_downgrade_and_an_upgrade(run, db_url: str) -> None:  # t
     before = _events(db_url)
     assert len(before) == 8
 
-    _migrate(db_url, "0002")
+    migrate(db_url, "0002")
     old = _events(db_url)
     assert [row[2:] for row in old] == [row[2:] for row in before]
     assert [row[1] for row in old] == [_hex_key_of_0002(list(row[2:])) for row in old]
 
-    _migrate(db_url, "head")
+    migrate(db_url, "head")
     after = _events(db_url)
     assert after == before
     for _, key, *values in after:

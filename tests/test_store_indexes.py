@@ -5,10 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
-
-from socialcredit.store.engine import alembic_config, make_engine
-from tests.ingest_support import init, query
+from tests.ingest_support import init, migrate, query
 
 
 def _definition(db_url: str) -> str:
@@ -20,23 +17,12 @@ def _definition(db_url: str) -> str:
     return " ".join(str(row[0]).replace("(", " ").replace(")", " ").split()).lower()
 
 
-def _migrate(db_url: str, revision: str) -> None:
-    engine = make_engine(db_url)
-    try:
-        if revision == "head":
-            command.upgrade(alembic_config(engine), revision)
-        else:
-            command.downgrade(alembic_config(engine), revision)
-    finally:
-        engine.dispose()
-
-
 def test_the_legal_rep_index_is_partial_and_migrates_both_ways(db_url: str) -> None:
     init(db_url)
     assert _definition(db_url).endswith("where legal_rep_id is not null")
-    _migrate(db_url, "0004")
+    migrate(db_url, "0004")
     assert "where" not in _definition(db_url)
-    _migrate(db_url, "head")
+    migrate(db_url, "head")
     assert _definition(db_url).endswith("where legal_rep_id is not null")
 
 

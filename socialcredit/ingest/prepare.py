@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 
 from socialcredit.ingest.chunk import Chunk
 from socialcredit.ingest.identity import IdentityBook
-from socialcredit.ingest.records import Candidates, candidates
+from socialcredit.ingest.records import Candidates, Stage, candidates
 from socialcredit.ingest.rules import Rules
 from socialcredit.ingest.validate import Checked, validate
 
@@ -58,10 +58,14 @@ def prepare_table(
     book: IdentityBook,
     *,
     image: bool = False,
+    stage: Stage | None = None,
 ) -> tuple[Invalid, Candidates]:
-    """Validate a chunk's table; ``image`` also stages the candidates for a SQLite store."""
+    """Validate a chunk's table; ``image`` also stages the candidates for a SQLite store (with
+    ``stage``, if given)."""
     checked = validate(table, rules, today, book)
-    return invalid_rows(checked), candidates(checked, row_no, rules.furnisher, image=image)
+    return invalid_rows(checked), candidates(
+        checked, row_no, rules.furnisher, image=image, stage=stage
+    )
 
 
 class Prepared(NamedTuple):

@@ -10,6 +10,7 @@ the writing process as plain buffers; the writer turns into Python values only w
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,11 +74,20 @@ class Candidates:
         return dict(self.events.filter(pa.array(picked, type=pa.bool_())).to_pydict())
 
 
+Stage = Callable[[dict[str, NDArray[Any]]], bytes]  # fields -> SQLite image (``stage_image``)
+
+
 def candidates(
-    checked: Checked, row_no: NDArray[np.int64], furnisher: str, *, image: bool = False
+    checked: Checked,
+    row_no: NDArray[np.int64],
+    furnisher: str,
+    *,
+    image: bool = False,
+    stage: Stage | None = None,
 ) -> Candidates:
-    """The chunk's valid rows as candidates; ``image`` also stages them (``stage_image``), and
-    then ``events`` holds only the columns the writer reads (JUDGED_COLUMNS)."""
+    """The chunk's valid rows as candidates; ``image`` also stages them (with ``stage``, by
+    default ``stage_image``), and then ``events`` holds only the columns the writer reads
+    (JUDGED_COLUMNS)."""
     positions = np.flatnonzero(checked.ok)
     picked = pa.array(positions, type=pa.int64())
     keys = _keys(checked, positions, furnisher)
@@ -112,7 +122,7 @@ def candidates(
     staged = None
     if image:
         fields["event_key"] = np.array(keys, dtype=object)
-        staged = stage_image(fields)
+        staged = (stage or stage_image)(fields)
     return Candidates(positions, row_no[positions], events, pa.table(people), staged)
 
 

@@ -41,6 +41,7 @@ from socialcredit.ingest.identity import IdentityBook
 from socialcredit.ingest.prepare import Invalid, prepare_table
 from socialcredit.ingest.records import EVENT_TYPES, PEOPLE_TYPES, Candidates
 from socialcredit.ingest.rules import Rules
+from socialcredit.ingest.stage_duckdb import DuckDBStager
 
 LOOKAHEAD = 4  # chunks handed to the child and not yet back (one in hand, the rest waiting)
 POLL_SECONDS = 0.5  # how often a waiting writer checks that the child is still alive
@@ -74,25 +75,36 @@ def _serve(conn: Connection) -> None:
     None (or the writer is gone)."""
     rules, today, image, folder = conn.recv()
     book = IdentityBook(today)
+    stage = DuckDBStager(Path(folder)) if image else None
     conn.send("ready")
-    while True:
-        try:
-            task = conn.recv()
-        except EOFError:
-            return
-        if task is None:
-            return
-        number, path = task
-        try:
-            table = _read_table(path)
-            row_no = _numbers(table, ROW_NO)
-            invalid, cand = prepare_table(
-                table.drop_columns([ROW_NO]), row_no, rules, today, book, image=image
-            )
-            conn.send(("ok", invalid, _sent(cand, Path(folder), number)))
-        except BaseException as exc:  # every failure goes back to the writer
-            conn.send(("error", _portable(exc), None))
-            return
+    try:
+        while True:
+            try:
+                task = conn.recv()
+            except EOFError:
+                return
+            if task is None:
+                return
+            number, path = task
+            try:
+                table = _read_table(path)
+                row_no = _numbers(table, ROW_NO)
+                invalid, cand = prepare_table(
+                    table.drop_columns([ROW_NO]),
+                    row_no,
+                    rules,
+                    today,
+                    book,
+                    image=image,
+                    stage=stage,
+                )
+                conn.send(("ok", invalid, _sent(cand, Path(folder), number)))
+            except BaseException as exc:  # every failure goes back to the writer
+                conn.send(("error", _portable(exc), None))
+                return
+    finally:
+        if stage is not None:
+            stage.close()
 
 
 Sent = tuple[str, str | None]  # the candidates' file, the stage image's file

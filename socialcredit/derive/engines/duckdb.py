@@ -8,9 +8,6 @@ connection strings are quoted as SQL string literals, values are bound as parame
 
 from __future__ import annotations
 
-import glob
-import importlib.util
-import os
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
@@ -41,6 +38,7 @@ from socialcredit.derive.engines.duckdb_write import (
 )
 from socialcredit.derive.policy_tables import PolicyRelations, PolicyTables
 from socialcredit.derive.run_finish import RunFinish
+from socialcredit.duckdb_extensions import extension_path, sql_string
 from socialcredit.errors import ConfigError, StoreError
 from socialcredit.settings import Settings
 from socialcredit.store.engine import normalise_url
@@ -48,27 +46,6 @@ from socialcredit.store.engine import normalise_url
 Table = Any  # ibis.Table
 
 STORE = "store"  # the attached catalog's name
-
-
-def _extension_path(name: str) -> str:
-    spec = importlib.util.find_spec("duckdb_ext")
-    roots = list(spec.submodule_search_locations or []) if spec else []
-    if not roots:
-        raise ConfigError("the duckdb_ext package (duckdb-ext-sqlite / -postgres) is not installed")
-    root = roots[0]
-    pattern = os.path.join(root, "extensions", "*", "*", f"{name}.duckdb_extension")
-    found = sorted(glob.glob(pattern))
-    if not found:
-        raise ConfigError(
-            f"DuckDB extension {name} not found under {root}: "
-            "install duckdb-ext-sqlite / duckdb-ext-postgres"
-        )
-    return found[-1]
-
-
-def sql_string(value: str) -> str:
-    """A SQL string literal (single quotes doubled): for the few statements without parameters."""
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _libpq_value(value: str) -> str:
@@ -133,11 +110,11 @@ class DuckDBEngine:
         if backend == "sqlite":
             if not parsed.database or parsed.database == ":memory:":
                 raise ConfigError("derive needs a SQLite file, not an in-memory database")
-            self.con.execute(f"LOAD {sql_string(_extension_path('sqlite_scanner'))}")
+            self.con.execute(f"LOAD {sql_string(extension_path('sqlite_scanner'))}")
             target, kind, schema = parsed.database, "sqlite", "main"
             self._sqlite_path = parsed.database
         elif backend == "postgresql":
-            self.con.execute(f"LOAD {sql_string(_extension_path('postgres_scanner'))}")
+            self.con.execute(f"LOAD {sql_string(extension_path('postgres_scanner'))}")
             target, kind, schema = libpq_dsn(parsed), "postgres", "public"
         else:
             raise ConfigError(f"DuckDB cannot attach a {backend!r} store")

@@ -1,8 +1,9 @@
 """The reading worker: a child process that prepares chunks while the writer stores earlier ones.
 
 Preparing a chunk (validation, candidate events with keys, the staged copy of them, which the
-child writes with DuckDB: ``stage_duckdb``) needs no store, and is about half of the work of a run; the other half (judging against the ledger,
-appending, registering subjects, quarantining) needs the run's transaction. With one process
+child writes with DuckDB: ``stage_duckdb``) needs no store, and is about half of the work of a
+run; the other half (judging against the ledger, appending, registering subjects,
+quarantining) needs the run's transaction. With one process
 per half, both cores work. A process, not a thread: the writer's driver calls hand the GIL
 back and forth on every row, and a thread beside them slows both down.
 

@@ -8,6 +8,7 @@ integers, so every engine gives the same scores.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import ibis
 from ibis import _
@@ -144,7 +145,8 @@ def _registrations(records: Table, pairs: Table) -> Table:
 REASON_SEPARATOR = ", "  # between the reasons of a JSON array, as DuckDB writes one
 
 
-def _json_text(value: Table) -> Table:
+def _json_text(value: Any) -> Any:
+    """A struct as its compact JSON text (an Ibis expression in, one out)."""
     return value.cast("json").cast("string")
 
 

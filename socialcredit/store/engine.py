@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 
 from socialcredit.errors import ConfigError
@@ -48,6 +50,18 @@ def make_engine(url: str) -> Engine:
     if driver == "postgresql":
         return create_engine(url, pool_pre_ping=True)
     raise ConfigError(f"unsupported store {driver!r}: use sqlite:///FILE or postgresql://...")
+
+
+@contextmanager
+def transaction(url: str) -> Iterator[Connection]:
+    """One transaction on the store at ``url``, through an engine of its own, disposed after
+    (for a process that holds no engine, such as the derive worker after DuckDB detaches)."""
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            yield conn
+    finally:
+        engine.dispose()
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -24,7 +24,7 @@ from sqlalchemy import and_, bindparam, delete
 
 from socialcredit.derive.engines.duckdb_write import TableWrite, quote_ident
 from socialcredit.derive.run_finish import RunFinish
-from socialcredit.store.engine import make_engine
+from socialcredit.store.engine import transaction
 from socialcredit.store.ledger import bulk_insert
 from socialcredit.store.tables import metadata
 
@@ -144,27 +144,22 @@ def apply_delta(
     url: str, deltas: Sequence[TableDelta], finish: RunFinish | None, progress: Progress
 ) -> None:
     """One store transaction: every table's deletes and inserts, and the run marked finished."""
-    engine = make_engine(url)
-    try:
-        with engine.begin() as conn:
-            for delta in deltas:
-                progress(
-                    f"write {delta.target}: {len(delta.deletes)} rows out, "
-                    f"{len(delta.inserts)} rows in"
+    with transaction(url) as conn:
+        for delta in deltas:
+            progress(
+                f"write {delta.target}: {len(delta.deletes)} rows out, {len(delta.inserts)} rows in"
+            )
+            table = metadata.tables[delta.target]
+            if delta.deletes:
+                match = and_(*(table.c[k] == bindparam(f"key_{k}") for k in delta.keys))
+                conn.execute(
+                    delete(table).where(match),
+                    [
+                        {f"key_{k}": v for k, v in zip(delta.keys, row, strict=True)}
+                        for row in delta.deletes
+                    ],
                 )
-                table = metadata.tables[delta.target]
-                if delta.deletes:
-                    match = and_(*(table.c[k] == bindparam(f"key_{k}") for k in delta.keys))
-                    conn.execute(
-                        delete(table).where(match),
-                        [
-                            {f"key_{k}": v for k, v in zip(delta.keys, row, strict=True)}
-                            for row in delta.deletes
-                        ],
-                    )
-                if delta.inserts:
-                    bulk_insert(conn, table, delta.columns, delta.inserts)
-            if finish is not None:
-                finish.execute(conn)
-    finally:
-        engine.dispose()
+            if delta.inserts:
+                bulk_insert(conn, table, delta.columns, delta.inserts)
+        if finish is not None:
+            finish.execute(conn)

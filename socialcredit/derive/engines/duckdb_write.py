@@ -31,7 +31,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from socialcredit.derive.run_finish import RunFinish
-from socialcredit.store.engine import make_engine
+from socialcredit.store.engine import transaction
 from socialcredit.store.tables import metadata
 
 Progress = Callable[[str], None]
@@ -178,26 +178,18 @@ def swap_pg_shadows(
 ) -> None:
     """One transaction: the swap statements, and the run marked finished."""
     progress("swap")
-    engine = make_engine(url)
-    try:
-        with engine.begin() as conn:
-            for statement in statements:
-                conn.exec_driver_sql(statement)
-            if finish is not None:
-                finish.execute(conn)
-    finally:
-        engine.dispose()
+    with transaction(url) as conn:
+        for statement in statements:
+            conn.exec_driver_sql(statement)
+        if finish is not None:
+            finish.execute(conn)
 
 
 def drop_pg_shadows(url: str, writes: Sequence[TableWrite], suffix: str) -> None:
     """Best effort, on a failure path: the failure being reported matters more than this."""
-    engine = make_engine(url)
-    try:
-        with suppress(Exception), engine.begin() as conn:
-            for write in writes:
-                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {quote_ident(write.target + suffix)}")
-    finally:
-        engine.dispose()
+    with suppress(Exception), transaction(url) as conn:
+        for write in writes:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {quote_ident(write.target + suffix)}")
 
 
 # --- SQLite: shadow tables made by SQLite, filled by DuckDB, swapped in by SQLite -----------

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, update
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
+from socialcredit.store.ledger import timestamp_for
 from socialcredit.store.tables import derive_runs
 
 
@@ -45,9 +46,7 @@ class RunFinish:
         """On a plain ``sqlite3`` connection, inside the caller's transaction; the timestamp is
         stored in the text form SQLAlchemy reads back."""
         values = self._values()
-        dialect = sqlite_dialect.dialect()
-        process = derive_runs.c.finished_at.type.dialect_impl(dialect).bind_processor(dialect)
-        finished = process(values["finished_at"]) if process else values["finished_at"]
+        finished = timestamp_for(sqlite_dialect.dialect(), values["finished_at"])
         db.execute(
             "UPDATE derive_runs SET finished_at = ?, subjects = ?, seconds = ? WHERE run_id = ?",
             (finished, values["subjects"], values["seconds"], self.run_id),

@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection, String, Table, any_, bindparam, select, text
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
 
 from socialcredit.errors import Conflict
 from socialcredit.store.tables import events
@@ -222,9 +223,15 @@ def bulk_session(conn: Connection) -> Iterator[None]:
 
 def stored_timestamp(conn: Connection, when: dt.datetime) -> Any:
     """A timestamp as the store keeps it (SQLite: SQLAlchemy's text form)."""
-    if conn.dialect.name == "postgresql":
+    return timestamp_for(conn.dialect, when)
+
+
+def timestamp_for(dialect: Dialect, when: dt.datetime) -> Any:
+    """``when`` as the driver of ``dialect`` takes it for a timestamp column, for statements
+    that bypass SQLAlchemy (SQLite: SQLAlchemy's text form, which it reads back)."""
+    if dialect.name == "postgresql":
         return when
-    process = events.c.recorded_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    process = events.c.recorded_at.type.dialect_impl(dialect).bind_processor(dialect)
     return process(when) if process else when
 
 

@@ -59,19 +59,38 @@ def _store_rows(
     return con.execute(f"SELECT {values} FROM {table} ORDER BY ALL").fetchall()
 
 
-def _table_delta(
+@dataclass(frozen=True)
+class _Compared:
+    """One table compared in DuckDB: the temp tables of rows to insert (``put``) and keys to
+    delete (``gone``), their counts, and the new results' row count and column types."""
+
+    write: TableWrite
+    keys: tuple[str, ...]
+    types: dict[str, str]
+    put: str
+    gone: str
+    inserts: int
+    deletes: int
+    rows: int
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    (count,) = con.execute(f"SELECT count(*) FROM {table}").fetchone() or (0,)
+    return int(count)
+
+
+def _compare(
     con: duckdb.DuckDBPyConnection, catalog: str, schema: str, write: TableWrite
-) -> tuple[str, str, int, int, int]:
-    """Materialise (in DuckDB) the rows to insert and the keys to delete for one table;
-    returns their temp table names and counts (inserts, deletes, new rows).
+) -> _Compared:
+    """Materialise (in DuckDB) the rows to insert and the keys to delete for one table.
 
     Rows are compared by key and a 64-bit hash of all their values, computed as the stored
     rows are scanned: the stored tables are read once and never held in memory. A changed row
     whose hash equals its old version's by chance (about 1 in 2^64) would be left as it was
     until it changes again."""
     types = _types(con, write.source)
-    keys = [quote_ident(c.name) for c in metadata.tables[write.target].primary_key.columns]
-    key_list = ", ".join(keys)
+    keys = tuple(c.name for c in metadata.tables[write.target].primary_key.columns)
+    key_list = ", ".join(quote_ident(k) for k in keys)
     stored = f"{catalog}.{quote_ident(schema)}.{quote_ident(write.target)}"
     old, new, put, gone = (
         f"sc_delta_{kind}_{write.target}" for kind in ("old", "new", "put", "gone")
@@ -98,10 +117,9 @@ def _table_delta(
         f"CREATE OR REPLACE TEMP TABLE {gone} AS "
         f"SELECT {key_list} FROM (SELECT * FROM {old} EXCEPT SELECT * FROM {new})"
     )
-    (inserts,) = con.execute(f"SELECT count(*) FROM {put}").fetchone() or (0,)
-    (deletes,) = con.execute(f"SELECT count(*) FROM {gone}").fetchone() or (0,)
-    (rows,) = con.execute(f"SELECT count(*) FROM {new}").fetchone() or (0,)
-    return put, gone, int(inserts), int(deletes), int(rows)
+    return _Compared(
+        write, keys, types, put, gone, _count(con, put), _count(con, gone), _count(con, new)
+    )
 
 
 def plan_delta(
@@ -114,30 +132,24 @@ def plan_delta(
 ) -> list[TableDelta] | None:
     """The differences to apply, or None when they exceed ``max_share`` of the new rows (a first
     run, into empty tables, changes all of them)."""
-    planned = []
-    changed = total = 0
+    compared = []
     for write in writes:
         progress(f"compare {write.target}")
-        put, gone, inserts, deletes, rows = _table_delta(con, catalog, schema, write)
-        planned.append((write, put, gone))
-        changed += inserts + deletes
-        total += rows
+        compared.append(_compare(con, catalog, schema, write))
+    changed = sum(c.inserts + c.deletes for c in compared)
+    total = sum(c.rows for c in compared)
     if total == 0 or changed > max_share * total:
         return None
-    deltas = []
-    for write, put, gone in planned:
-        types = _types(con, write.source)
-        keys = tuple(c.name for c in metadata.tables[write.target].primary_key.columns)
-        deltas.append(
-            TableDelta(
-                target=write.target,
-                columns=tuple(write.columns),
-                keys=keys,
-                deletes=_store_rows(con, gone, keys, types),
-                inserts=_store_rows(con, put, write.columns, types),
-            )
+    return [
+        TableDelta(
+            target=c.write.target,
+            columns=tuple(c.write.columns),
+            keys=c.keys,
+            deletes=_store_rows(con, c.gone, c.keys, c.types),
+            inserts=_store_rows(con, c.put, c.write.columns, c.types),
         )
-    return deltas
+        for c in compared
+    ]
 
 
 def apply_delta(

@@ -25,6 +25,7 @@ from socialcredit.ingest.identity import IdentityBook
 from socialcredit.ingest.pipeline import ingest_files, new_batch, rows_table
 from socialcredit.ingest.prepare import prepare as prepare_chunk
 from socialcredit.ingest.prepare import prepare_table
+from socialcredit.ingest.records import stage_image
 from socialcredit.ingest.rules import Rules
 from socialcredit.ingest.staged import insert_staged, stage_schema
 from socialcredit.ingest.summary import RunSummary
@@ -279,7 +280,7 @@ def test_a_staged_event_another_run_stored_is_a_conflict(tmp_path: Path) -> None
         "amount": "12500.00",
     }
     invalid, cand = prepare_table(
-        rows_table([row]), np.array([1]), rules, TODAY, IdentityBook(TODAY), image=True
+        rows_table([row]), np.array([1]), rules, TODAY, IdentityBook(TODAY), stage=stage_image
     )
     assert not invalid.code and cand.image is not None
     now = dt.datetime.now(dt.UTC)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from socialcredit.ingest.chunk import Chunk
 from socialcredit.ingest.identity import IdentityBook
 from socialcredit.ingest.prepare import Prepared, prepare
+from socialcredit.ingest.records import Stage
 from socialcredit.ingest.rules import Rules
 from socialcredit.ingest.summary import Counts
 from socialcredit.ingest.worker import LOOKAHEAD, Worker
@@ -39,14 +40,20 @@ class Feed:
     """The chunks of one run on their way to ``write`` (see the module docstring)."""
 
     def __init__(
-        self, write: Write, rules: Rules, today: dt.date, worker: Worker | None, *, image: bool
+        self,
+        write: Write,
+        rules: Rules,
+        today: dt.date,
+        worker: Worker | None,
+        *,
+        stage: Stage | None,
     ) -> None:
         self.write = write
         self.rules = rules
         self.today = today
         self.book = IdentityBook(today)
         self.worker = worker
-        self.image = image
+        self.stage = stage  # for the chunks the writer prepares itself
         self.slots: deque[_Slot] = deque()  # read, not yet written, in input order
         self.at_worker: deque[_Slot] = deque()  # those the worker is preparing, in order
 
@@ -65,7 +72,7 @@ class Feed:
             if self.slots and self.slots[0].prepared is not None:
                 self._write_head()
             elif len(self.slots) < QUEUED:
-                here = prepare(chunk, self.rules, self.today, self.book, image=self.image)
+                here = prepare(chunk, self.rules, self.today, self.book, stage=self.stage)
                 self.slots.append(_Slot(chunk, source, counts, here))
                 return
             else:

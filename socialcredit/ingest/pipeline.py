@@ -40,7 +40,7 @@ from socialcredit.ingest.feed import Feed
 from socialcredit.ingest.ledger_rules import Judged, judge
 from socialcredit.ingest.prepare import Invalid, Prepared
 from socialcredit.ingest.readers import Source, open_source
-from socialcredit.ingest.records import Candidates
+from socialcredit.ingest.records import Candidates, stage_image
 from socialcredit.ingest.rules import Rules
 from socialcredit.ingest.staged import insert_staged, stage_schema
 from socialcredit.ingest.summary import Counts, Progress, RunSummary
@@ -254,7 +254,8 @@ def _run(
             stack.enter_context(conn.begin())
             stack.enter_context(bulk_session(conn))
             run = _Run(conn, rules, batch_id, received_at, progress)
-            chunks = Feed(run.chunk, rules, day, worker, image=worker is not None and sqlite)
+            stage = stage_image if worker is not None and sqlite else None
+            chunks = Feed(run.chunk, rules, day, worker, stage=stage)
             for name, file_chunks, counts in work:
                 for chunk in file_chunks:
                     chunks.add(chunk, name, counts)

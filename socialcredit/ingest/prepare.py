@@ -57,15 +57,11 @@ def prepare_table(
     today: dt.date,
     book: IdentityBook,
     *,
-    image: bool = False,
     stage: Stage | None = None,
 ) -> tuple[Invalid, Candidates]:
-    """Validate a chunk's table; ``image`` also stages the candidates for a SQLite store (with
-    ``stage``, if given)."""
+    """Validate a chunk's table; ``stage`` also stages the candidates for a SQLite store."""
     checked = validate(table, rules, today, book)
-    return invalid_rows(checked), candidates(
-        checked, row_no, rules.furnisher, image=image, stage=stage
-    )
+    return invalid_rows(checked), candidates(checked, row_no, rules.furnisher, stage=stage)
 
 
 class Prepared(NamedTuple):
@@ -77,8 +73,8 @@ class Prepared(NamedTuple):
 
 
 def prepare(
-    chunk: Chunk, rules: Rules, today: dt.date, book: IdentityBook, *, image: bool = False
+    chunk: Chunk, rules: Rules, today: dt.date, book: IdentityBook, *, stage: Stage | None = None
 ) -> Prepared:
     return Prepared(
-        chunk, *prepare_table(chunk.table, chunk.row_no, rules, today, book, image=image)
+        chunk, *prepare_table(chunk.table, chunk.row_no, rules, today, book, stage=stage)
     )

@@ -82,12 +82,11 @@ def candidates(
     row_no: NDArray[np.int64],
     furnisher: str,
     *,
-    image: bool = False,
     stage: Stage | None = None,
 ) -> Candidates:
-    """The chunk's valid rows as candidates; ``image`` also stages them (with ``stage``, by
-    default ``stage_image``), and then ``events`` holds only the columns the writer reads
-    (JUDGED_COLUMNS)."""
+    """The chunk's valid rows as candidates; ``stage`` (``stage_image``, or the worker's
+    DuckDB writer) also stages them for a SQLite store, and then ``events`` holds only the
+    columns the writer reads (JUDGED_COLUMNS)."""
     positions = np.flatnonzero(checked.ok)
     picked = pa.array(positions, type=pa.int64())
     keys = _keys(checked, positions, furnisher)
@@ -109,7 +108,7 @@ def candidates(
     arrow = {name: checked.key_text[name].take(picked) for name in KEY_TEXT_AS_STORED}
     arrow["event_key"] = pa.array(keys, type=pa.binary())
     arrow["subject_id"] = pa.array(fields["subject_id"], type=TEXT)
-    if not image:
+    if stage is None:
         arrow["furnisher"] = pa.array(np.full(len(positions), furnisher, dtype=object), TEXT)
         for name in EVENT_TYPES.keys() - arrow.keys():
             arrow[name] = pa.array(fields[name], type=EVENT_TYPES[name])
@@ -120,9 +119,9 @@ def candidates(
     }
     events = pa.table({name: arrow[name] for name in EVENT_TYPES if name in arrow})
     staged = None
-    if image:
+    if stage is not None:
         fields["event_key"] = np.array(keys, dtype=object)
-        staged = (stage or stage_image)(fields)
+        staged = stage(fields)
     return Candidates(positions, row_no[positions], events, pa.table(people), staged)
 
 

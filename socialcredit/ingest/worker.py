@@ -96,7 +96,6 @@ def _serve(conn: Connection) -> None:
                     rules,
                     today,
                     book,
-                    image=image,
                     stage=stage,
                 )
                 conn.send(("ok", invalid, _sent(cand, Path(folder), number)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from socialcredit.store.ledger import EVENT_FIELDS, event_key
+from socialcredit.store.event_keys import EVENT_FIELDS, event_key
 from tests.ingest_support import (
     FIXTURES,
     ingest,

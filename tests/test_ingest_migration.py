@@ -15,14 +15,8 @@ from sqlalchemy import func, select
 from socialcredit.errors import Conflict
 from socialcredit.ingest.pipeline import new_batch
 from socialcredit.store.engine import make_engine
-from socialcredit.store.ledger import (
-    EVENT_FIELDS,
-    KEY_BYTES,
-    append_events,
-    event_key,
-    insert_events,
-    key_text,
-)
+from socialcredit.store.event_keys import EVENT_FIELDS, KEY_BYTES, event_key, key_text
+from socialcredit.store.ledger import append_events, insert_events
 from socialcredit.store.tables import events
 from tests.ingest_support import FIXTURES, ingest, init, migrate, query
 

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from socialcredit.ingest.validate import Checked
-from socialcredit.store.ledger import EVENT_FIELDS, SEPARATOR, keys_of_joined
+from socialcredit.store.event_keys import EVENT_FIELDS, SEPARATOR, keys_of_joined
 
 TEXT = pa.string()
 EVENT_TYPES: dict[str, pa.DataType] = {

@@ -16,7 +16,6 @@ on SQLite), never one query per row.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -28,44 +27,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 
 from socialcredit.errors import Conflict
+from socialcredit.store.event_keys import EVENT_FIELDS, event_key
 from socialcredit.store.tables import events
-
-# The fields that make an event what it is; recorded_at and batch_id are not part of it.
-EVENT_FIELDS = (
-    "furnisher",
-    "record_id",
-    "action",
-    "subject_id",
-    "subject_name",
-    "category",
-    "decided_on",
-    "document_no",
-    "amount_fen",
-    "ground",
-    "extension_months",
-    "legal_rep_id",
-    "note",
-)
-SEPARATOR = "\x1f"
-KEY_BYTES = 16
-
-
-def key_text(value: Any) -> str:
-    """How one field enters the event key."""
-    if value is None:
-        return ""
-    return value.isoformat() if isinstance(value, dt.date) else str(value)
-
-
-def event_key(row: Mapping[str, Any]) -> bytes:
-    parts = [key_text(row.get(name)) for name in EVENT_FIELDS]
-    return hashlib.sha256(SEPARATOR.join(parts).encode()).digest()[:KEY_BYTES]
-
-
-def keys_of_joined(joined: Iterable[bytes]) -> list[bytes]:
-    """Event keys of field texts already joined with ``SEPARATOR`` and UTF-8 encoded."""
-    sha = hashlib.sha256
-    return [sha(b).digest()[:KEY_BYTES] for b in joined]
 
 
 @dataclass(frozen=True)

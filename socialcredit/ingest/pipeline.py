@@ -36,6 +36,7 @@ from socialcredit.errors import ConfigError, InputFileError, StoreError, Validat
 from socialcredit.ingest import quarantine, subjects
 from socialcredit.ingest.chunk import Chunk, Unreadable
 from socialcredit.ingest.columns import CANONICAL, canonical_name
+from socialcredit.ingest.deferred_indexes import deferred_indexes, expected_rows, should_defer
 from socialcredit.ingest.feed import Feed
 from socialcredit.ingest.ledger_rules import Judged, judge
 from socialcredit.ingest.prepare import Invalid, Prepared
@@ -236,7 +237,9 @@ def _run(
     progress: Progress | None,
     *,
     pipelined: bool = False,
+    expected: int = 0,
 ) -> tuple[int, Counts, float]:
+    """``expected``: about how many rows the run brings (for ``deferred_indexes``)."""
     day = today or dt.date.today()
     rules = _rules(engine, furnisher, day)
     received_at = dt.datetime.now(dt.UTC)
@@ -253,6 +256,7 @@ def _run(
                 stack.enter_context(stage_schema(conn))  # outlives the transaction
             stack.enter_context(conn.begin())
             stack.enter_context(bulk_session(conn))
+            stack.enter_context(deferred_indexes(conn, should_defer(conn, expected)))
             run = _Run(conn, rules, batch_id, received_at, progress)
             stage = stage_image if worker is not None and sqlite else None
             chunks = Feed(run.chunk, rules, day, worker, stage=stage)
@@ -317,6 +321,7 @@ def ingest_files(
         work(),
         progress,
         pipelined=pipelined,
+        expected=expected_rows(sources),
     )
     return RunSummary(batch_id, furnisher, totals, files, seconds)
 

@@ -9,8 +9,7 @@ events of one record leave no practical room for two contents to share a key.
 
 Writes take a bulk path on the connection's own transaction: ``executemany`` of tuples on the
 DB-API connection for SQLite, ``COPY ... FROM STDIN`` for PostgreSQL. Look-ups take all their
-values in one parameter (``= ANY(array)`` on PostgreSQL, ``IN (SELECT value FROM json_each(?))``
-on SQLite), never one query per row.
+values in one parameter (a JSON array the store unpacks), never one query per row.
 """
 
 from __future__ import annotations
@@ -22,8 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, String, Table, any_, bindparam, select, text
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Connection, Table, text
 from sqlalchemy.engine import Dialect
 
 from socialcredit.errors import Conflict
@@ -60,25 +58,23 @@ def rows_matching(
     """Rows of ``table`` whose ``key`` is one of ``values`` (and ``column == value`` for each of
     ``equal``), in one statement whatever the number of values.
 
-    The values travel as one parameter: a PostgreSQL array (``= ANY``), or a JSON array that
-    SQLite unpacks with ``json_each`` and joins first (``CROSS JOIN`` fixes that order, so each
-    value is one index probe).
+    The values travel as one parameter, a JSON array that the store unpacks (SQLite's
+    ``json_each``, PostgreSQL's ``jsonb_array_elements_text``) and joins with the table, one
+    index probe per value (SQLite's ``CROSS JOIN`` fixes that order). JSON rather than a
+    PostgreSQL array: psycopg quotes an array's elements one by one in Python, 3.6 s of a
+    million-row ingestion's writer.
     """
     if not values:
         return
     if conn.dialect.name == "postgresql":
-        array = bindparam("values", type_=postgresql.ARRAY(String))
-        query = select(*(table.c[c] for c in columns)).where(table.c[key] == any_(array))
-        for name, value in equal.items():
-            query = query.where(table.c[name] == value)
-        yield from conn.execute(query, {"values": list(values)})
-        return
+        unpacked = "jsonb_array_elements_text(CAST(:values AS jsonb)) AS j(value) JOIN"
+    else:
+        unpacked = "json_each(:values) AS j CROSS JOIN"
     # Identifiers come from the schema, values are bound.
     selected = ", ".join(f"t.{c}" for c in columns)
     condition = "".join(f" AND t.{name} = :eq_{name}" for name in equal)
     statement = text(
-        f"SELECT {selected} FROM json_each(:values) AS j CROSS JOIN {table.name} AS t "
-        f"ON t.{key} = j.value{condition}"
+        f"SELECT {selected} FROM {unpacked} {table.name} AS t ON t.{key} = j.value{condition}"
     ).columns(*(table.c[c] for c in columns))
     params = {f"eq_{name}": value for name, value in equal.items()}
     yield from conn.execute(statement, {"values": json.dumps(list(values)), **params})

@@ -36,6 +36,7 @@ from socialcredit.errors import ConfigError, InputFileError, StoreError, Validat
 from socialcredit.ingest import quarantine, subjects
 from socialcredit.ingest.chunk import Chunk, Unreadable
 from socialcredit.ingest.columns import CANONICAL, canonical_name
+from socialcredit.ingest.copied import copy_events
 from socialcredit.ingest.deferred_indexes import deferred_indexes, expected_rows, should_defer
 from socialcredit.ingest.feed import Feed
 from socialcredit.ingest.ledger_rules import Judged, judge
@@ -83,6 +84,14 @@ class _Run:
                 cand.image,
                 judged.accepted,
                 furnisher=self.rules.furnisher,
+                batch_id=self.batch_id,
+                recorded_at=self.received_at,
+            )
+        elif self.conn.dialect.name == "postgresql":
+            accepted = copy_events(
+                self.conn,
+                cand.events,
+                judged.accepted,
                 batch_id=self.batch_id,
                 recorded_at=self.received_at,
             )

@@ -5,13 +5,32 @@ key, which the worker computed from the validated values before they were sent."
 
 from __future__ import annotations
 
+import datetime as dt
+from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pytest
+from sqlalchemy import Connection, delete, select
 
-from socialcredit.ingest.copied import bytea_hex
+from socialcredit.errors import Conflict
+from socialcredit.ingest.copied import bytea_hex, copy_events
+from socialcredit.ingest.identity import IdentityBook
+from socialcredit.ingest.pipeline import new_batch, rows_table
+from socialcredit.ingest.prepare import prepare_table
+from socialcredit.ingest.records import Candidates, stage_image
+from socialcredit.ingest.rules import Rules
+from socialcredit.ingest.staged import insert_staged, stage_schema
+from socialcredit.policy.load import load_default
+from socialcredit.store.engine import make_engine
 from socialcredit.store.event_keys import EVENT_FIELDS, event_key
+from socialcredit.store.ledger import insert_events
+from socialcredit.store.tables import events
 from tests.ingest_support import ingest, init, query, read_fixture, write_csv
+
+TODAY = dt.date(2026, 11, 26)
 
 NOTES = [
     'he said "pay", then left',
@@ -56,3 +75,67 @@ def test_keys_as_bytea_text_from_any_slice() -> None:
         "\\x" + bytes(range(16, 32)).hex(),
         "\\x" + "ff" * 16,
     ]
+
+
+def _candidates(notes: list[str], *, staged: bool) -> Candidates:
+    rules = Rules.for_furnisher(load_default().policy, "court")
+    rows = [
+        {
+            "record_id": f"N-{number}",
+            "subject_id": "220524196903020333",
+            "subject_name": "王喜民",
+            "category": "court.enforcement_case",
+            "decided_on": "2024-04-12",
+            "document_no": f'(2024)京"{number}"号',
+            "amount": "12500.25" if number % 2 else None,
+            "note": note or None,
+        }
+        for number, note in enumerate(notes)
+    ]
+    stage = stage_image if staged else None
+    row_no = np.arange(1, len(rows) + 1)
+    invalid, cand = prepare_table(
+        rows_table(rows), row_no, rules, TODAY, IdentityBook(TODAY), stage=stage
+    )
+    assert not invalid.code
+    return cand
+
+
+def test_the_bulk_path_stores_what_insert_events_stores(db_url: str) -> None:
+    """The store's bulk append (PostgreSQL: COPY in CSV; SQLite: the staged INSERT) gives the
+    very rows of ``insert_events``, and a second copy of them is a conflict, not a duplicate."""
+    init(db_url)
+    postgres = db_url.startswith("postgres")
+    plain = _candidates(NOTES, staged=False)
+    bulk = plain if postgres else _candidates(NOTES, staged=True)
+    everything = np.ones(len(plain), dtype=bool)
+    now = dt.datetime(2026, 11, 26, 9, 30, 15, 123456, tzinfo=dt.UTC)
+
+    def append(conn: Connection, batch: int) -> int:
+        if postgres:
+            return copy_events(conn, bulk.events, everything, batch_id=batch, recorded_at=now)
+        assert bulk.image is not None
+        return insert_staged(
+            conn, bulk.image, everything, furnisher="court", batch_id=batch, recorded_at=now
+        )
+
+    def stored(conn: Connection) -> list[Any]:
+        columns = [c for c in events.c if c.name != "seq"]
+        return [tuple(r) for r in conn.execute(select(*columns).order_by(events.c.seq))]
+
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn, nullcontext() if postgres else stage_schema(conn):
+            with conn.begin():
+                batch = new_batch(conn, "court", "test", now, "done")
+                insert_events(conn, plain.take(everything), batch_id=batch, recorded_at=now)
+                reference = stored(conn)
+                conn.execute(delete(events))  # only here: the ledger itself is never rewritten
+                assert append(conn, batch) == len(NOTES)
+                assert stored(conn) == reference
+            refused = pytest.raises(Conflict, match="another run stored some of the same rows")
+            with refused, conn.begin():
+                append(conn, batch)
+    finally:
+        engine.dispose()
+    assert query(db_url, "select count(*) from events") == [(len(NOTES),)]

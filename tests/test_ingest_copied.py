@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import Connection, delete, select
 
 from socialcredit.errors import Conflict
+from socialcredit.ingest import pipeline
 from socialcredit.ingest.copied import bytea_hex, copy_events
 from socialcredit.ingest.identity import IdentityBook
 from socialcredit.ingest.pipeline import new_batch, rows_table
@@ -28,7 +29,15 @@ from socialcredit.store.engine import make_engine
 from socialcredit.store.event_keys import EVENT_FIELDS, event_key
 from socialcredit.store.ledger import insert_events
 from socialcredit.store.tables import events
-from tests.ingest_support import ingest, init, query, read_fixture, write_csv
+from tests.ingest_support import (
+    FIXTURES,
+    ingest,
+    ingest_fails,
+    init,
+    query,
+    read_fixture,
+    write_csv,
+)
 
 TODAY = dt.date(2026, 11, 26)
 
@@ -42,7 +51,7 @@ NOTES = [
     "tab\there",
     "王喜民 已履行完毕 （部分）",
     "'single' and \"double\"",
-    "emoji 🙂 and NUL-free control \x07",
+    "emoji 🙂, a zero-width joiner \u200d and a non-breaking space \u00a0.",
     "",  # no note: stored as null
 ]
 
@@ -139,3 +148,27 @@ def test_the_bulk_path_stores_what_insert_events_stores(db_url: str) -> None:
     finally:
         engine.dispose()
     assert query(db_url, "select count(*) from events") == [(len(NOTES),)]
+
+
+def test_a_driver_error_in_a_bulk_path_is_a_store_error(  # type: ignore[no-untyped-def]
+    run, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bulk paths call the driver directly, so its errors arrive without SQLAlchemy's
+    wrapping; the run still ends as a one-line store error, and nothing of it is kept."""
+    init(db_url)
+    engine = make_engine(db_url)
+    dbapi = engine.dialect.dbapi
+    engine.dispose()
+    assert dbapi is not None
+
+    def refuse(*_: Any, **__: Any) -> int:
+        raise dbapi.DataError("value out of range\nDETAIL: more")
+
+    for name in ("copy_events", "insert_staged", "insert_events"):
+        monkeypatch.setattr(pipeline, name, refuse)
+    message = ingest_fails(run, db_url, FIXTURES / "court_good.csv", furnisher="court")
+    assert "store_error" in message
+    assert "thestorerefusedthebatch(DataError:valueoutofrange);nothingwaskept" in message
+    assert "Traceback" not in message
+    assert query(db_url, "select status, read from ingest_batches") == [("failed", 0)]
+    assert query(db_url, "select count(*) from events") == [(0,)]

@@ -3,6 +3,7 @@ in the store)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tests.ingest_support import FIXTURES, ingest, init, query, rejected
@@ -112,3 +113,36 @@ def test_counts_per_file_and_per_batch_add_up(run, db_url: str) -> None:  # type
     assert query(db_url, "select count(*) from events") == [(summary["accepted"],)]
     assert query(db_url, "select count(*) from quarantine") == [(summary["quarantined"],)]
     assert query(db_url, "select count(*) from review_queue") == [(summary["review"],)]
+
+
+def test_control_characters_are_refused_and_shown_escaped(run, db_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """No record holds a control character (PostgreSQL could not store a NUL, SQLite would):
+    the row is quarantined on either store, its value shown escaped; tabs and line breaks in a
+    note are text like any other."""
+    init(db_url)
+    good = {
+        "subject_id": "220524196903020333",
+        "subject_name": "王喜民",
+        "category": "court.enforcement_case",
+        "decided_on": "2024-04-12",
+        "amount": "1200",
+    }
+    rows = [
+        {**good, "record_id": "K-1", "document_no": "(2024)吉1号", "note": "bad\x00note"},
+        {**good, "record_id": "K-2", "document_no": "(2024)吉2号", "subject_name": "王\x1b喜民"},
+        {**good, "record_id": "K-3", "document_no": "(2024)吉\x7f3号"},
+        {**good, "record_id": "K-4", "document_no": "(2024)吉4号", "note": "a\tb\nc\r\nd"},
+    ]
+    path = tmp_path / "control.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    summary = ingest(run, db_url, path, furnisher="court")
+    assert (summary["read"], summary["accepted"], summary["quarantined"]) == (4, 1, 3)
+    assert summary["reasons"] == {"field_invalid": 3}
+    report = rejected(run, db_url, tmp_path / "rejected.csv", batch=summary["batch_id"])
+    assert [(r["row"], r["field"], r["value"]) for r in report] == [
+        ("1", "note", "bad\\u0000note"),
+        ("2", "subject_name", "王\\u001b喜民"),
+        ("3", "document_no", "(2024)吉\\u007f3号"),
+    ]
+    assert "U+0000" in report[0]["reason"] and "U+007F" in report[2]["reason"]
+    assert query(db_url, "select record_id, note from events") == [("K-4", "a\tb\nc\r\nd")]

@@ -283,10 +283,14 @@ def _run(
         if isinstance(exc, InputFileError):
             kept = f"{exc.reason} (batch {batch_id} failed: nothing of it was kept)"
             raise InputFileError(exc.file, kept) from exc
-        if isinstance(exc, DBAPIError):
+        # The bulk paths speak to the driver itself: its errors arrive without SQLAlchemy's.
+        driver_error = exc.orig if isinstance(exc, DBAPIError) else exc
+        dbapi = engine.dialect.dbapi
+        if isinstance(exc, DBAPIError) or (dbapi is not None and isinstance(exc, dbapi.Error)):
+            first_line = (str(driver_error).strip().splitlines() or [""])[0]
             raise StoreError(
-                f"the store refused the batch ({type(exc.orig).__name__}: "
-                f"{str(exc.orig).strip().splitlines()[0]}); nothing was kept"
+                f"the store refused the batch ({type(driver_error).__name__}: "
+                f"{first_line}); nothing was kept"
             ) from exc
         raise
     return batch_id, totals, time.perf_counter() - started

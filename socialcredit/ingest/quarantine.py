@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine, and_, select
 
 from socialcredit.ingest.subjects import pinyin_of
 from socialcredit.ingest.validate import IDENTITY_REASONS
+from socialcredit.ingest.values import storable
 from socialcredit.store.ledger import bulk_insert, rows_matching, stored_timestamp
 from socialcredit.store.tables import quarantine, review_queue, subjects
 
@@ -83,7 +84,7 @@ def write(
             source,
             row_no,
             fname,
-            value,
+            None if value is None else storable(value),
             code,
             reason,
             json.dumps(raw, ensure_ascii=False),

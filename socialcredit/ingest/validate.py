@@ -20,7 +20,9 @@ from numpy.typing import NDArray
 from socialcredit.ingest.identity import Identities, IdentityBook
 from socialcredit.ingest.rules import ACTION_ALIASES, ACTIONS, NO_EXTENSION, Rules
 from socialcredit.ingest.values import (
+    first_control,
     full_years,
+    has_control,
     longer_than,
     member,
     parse_dates,
@@ -135,6 +137,8 @@ def validate(
     for name in ("record_id", "document_no"):
         too_long = fixed(f"{name} is longer than {MAX_KEY_CHARS} characters")
         reasons.flag(longer_than(col[name], MAX_KEY_CHARS), "field_invalid", name, too_long)
+    for name, values in col.items():
+        reasons.flag(has_control(values), "field_invalid", name, _control_message(name, texts))
 
     action, action_text = _action(folded["action"], texts, reasons)
     cat, category, category_text = _category(folded["category"], rules, texts, reasons)
@@ -192,6 +196,15 @@ def validate(
             "note": col["note"],
         },
     )
+
+
+def _control_message(name: str, texts: Texts) -> Explain:
+    def explain(rows: Index) -> list[str]:
+        found = (first_control(texts[name][i]) for i in rows)
+        return [f"{name} contains the control character U+{c:04X}, which no record may hold"
+                for c in found]  # fmt: skip
+
+    return explain
 
 
 def _number_text(values: NDArray[np.int64], given: Mask) -> pa.Array:

@@ -6,6 +6,7 @@ handful of calls, never row by row.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,42 @@ def text(column: pa.Array | pa.ChunkedArray, *, fold: bool = False) -> pa.Array:
 
 def present(column: pa.Array) -> Mask:
     return np.asarray(pc.greater(pc.utf8_length(column), 0).to_numpy(zero_copy_only=False))
+
+
+# C0 control characters but tab and line ends, and DEL: no record holds them (PostgreSQL
+# refuses NUL in text), and they are never part of a name, number or note as written.
+CONTROL = "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]"
+_CONTROL = re.compile(CONTROL)
+
+
+_CONTROL_BYTES = np.zeros(256, dtype=bool)  # the same characters, as UTF-8 bytes
+_CONTROL_BYTES[[*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F]] = True
+
+
+def has_control(column: pa.Array) -> Mask:
+    """Rows whose text holds a control character (``CONTROL``). The column's bytes are looked
+    at first, all at once: a regular expression per row would cost seconds a million rows, for
+    characters almost no file has. (UTF-8 encodes them as these bytes and nothing else does.)"""
+    data = column.buffers()[2] if len(column) else None
+    raw = np.frombuffer(data, dtype=np.uint8) if data is not None else None
+    if raw is None or not (
+        ((raw < 0x20).any() or (raw == 0x7F).any()) and _CONTROL_BYTES[raw].any()
+    ):  # the comparisons are cheap, and the look-up only runs where tab or line ends may be
+        return np.zeros(len(column), dtype=bool)
+    found = pc.fill_null(pc.match_substring_regex(column, CONTROL), False)
+    return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def first_control(value: str) -> int:
+    """The code point of the first control character (``CONTROL``) in ``value``."""
+    match = _CONTROL.search(value)
+    assert match is not None
+    return ord(match.group())
+
+
+def storable(value: str) -> str:
+    """``value`` with each control character written as ``\\uXXXX`` (for the quarantine)."""
+    return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", value)
 
 
 def longer_than(column: pa.Array, limit: int) -> Mask:

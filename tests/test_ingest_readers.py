@@ -3,6 +3,7 @@ format are refused with one line naming the file, and keep nothing."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -143,3 +144,35 @@ def test_broken_files_are_refused_naming_the_file_and_keep_nothing(  # type: ign
     assert runs and all(r == ("failed", 0, 0) for r in runs)
     # After the furnisher fixes the run, it goes in whole.
     assert ingest(run, db_url, FIXTURES / "court_good.csv", furnisher="court")["accepted"] == 5
+
+
+def test_json_values_must_be_single_values(run, db_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A binding field given as a JSON object or array is not guessed at (it was stored as its
+    JSON text); numbers and booleans are read as the text they show; other keys may hold
+    anything."""
+    init(db_url)
+    base = {
+        "subject_id": "220524196903020333",
+        "subject_name": "王喜民",
+        "category": "court.enforcement_case",
+        "decided_on": "2024-04-12",
+    }
+    rows = [
+        {**base, "record_id": "J-1", "document_no": ["d1", "d1a"]},
+        {**base, "record_id": "J-2", "document_no": "d2", "amount": {"yuan": 1}},
+        {**base, "record_id": 3, "document_no": "d3", "amount": 1200.5},
+        {**base, "record_id": "J-4", "document_no": "d4", "source": {"system": "x"}},
+    ]
+    path = tmp_path / "nested.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    summary = ingest(run, db_url, path, furnisher="court")
+    assert (summary["read"], summary["accepted"], summary["reasons"]) == (
+        4,
+        2,
+        {"row_unreadable": 2},
+    )
+    reasons = [r["reason"] for r in rejected(run, db_url, tmp_path / "q.csv")]
+    assert "document_no is an array, not one value" in reasons[0]
+    assert "amount is an object, not one value" in reasons[1]
+    stored = query(db_url, "select record_id, amount_fen from events order by record_id")
+    assert stored == [("3", 120050), ("J-4", None)]

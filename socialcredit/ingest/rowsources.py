@@ -114,8 +114,13 @@ def jsonl_chunks(path: Path, chunk_rows: int, warnings: list[str]) -> Iterator[C
                         if mapped[key] is None:
                             rows.extra_names[key] = None
                     name = mapped[key] or key
+                    why = None
                     if name in row and mapped[key] is not None:
                         why = f"two keys mean {name}"
+                    elif mapped[key] is not None and isinstance(value, dict | list):
+                        kind = "an object" if isinstance(value, dict) else "an array"
+                        why = f"{key} is {kind}, not one value"
+                    if why:
                         rows.unreadable.append(Unreadable(line_no, line.decode()[:SHOWN_TEXT], why))
                         break
                     row[name] = _text(value)

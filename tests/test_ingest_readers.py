@@ -3,6 +3,7 @@ format are refused with one line naming the file, and keep nothing."""
 
 from __future__ import annotations
 
+import codecs
 import json
 from pathlib import Path
 
@@ -64,6 +65,16 @@ def test_bom_gb18030_and_tab_separated_text(run, db_url: str, tmp_path: Path) ->
     tsv = write_csv(tmp_path / "market.txt", market_header, market_rows, delimiter="\t")
     again = ingest(run, db_url, tsv, furnisher="market")
     assert (again["duplicates"], again["accepted"]) == (3, 0)
+    # Excel's "Unicode Text": UTF-16 with a byte-order mark, tab-separated, CRLF; either order.
+    text = "\r\n".join("\t".join(row) for row in [market_header, *market_rows]) + "\r\n"
+    little = tmp_path / "market_utf16.txt"
+    little.write_bytes(codecs.BOM_UTF16_LE + text.encode("utf-16-le"))
+    big = tmp_path / "market_utf16be.txt"
+    big.write_bytes(codecs.BOM_UTF16_BE + text.encode("utf-16-be"))
+    for path in (little, big):
+        again = ingest(run, db_url, path, furnisher="market")
+        assert again["files"][0]["encoding"] == "utf-16"
+        assert (again["read"], again["duplicates"], again["accepted"]) == (3, 3, 0)
 
 
 def test_json_lines_with_aliases_bad_lines_and_extra_keys(run, db_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -120,6 +131,7 @@ def _broken_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
         "no furnisher keys": ("k.jsonl", b'{"foo": 1}\n{"bar": 2}\n', "missing"),
         "unsupported type": ("v.xls", b"whatever", ".xls"),
         "empty": ("e.csv", b"", "empty"),
+        "UTF-16 without its mark": ("u.csv", good.encode("utf-16-le"), "NULbytes"),
     }
     out = {}
     for name, (file, data, words) in files.items():

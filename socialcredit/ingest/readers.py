@@ -207,9 +207,10 @@ def _read_prefix(path: Path) -> bytes:
 
 
 def sniff_encoding(file: str, prefix: bytes) -> str:
-    """UTF-8 (with or without BOM) or GB18030, judged on the first 64 KiB."""
+    """UTF-8 (with or without BOM) or GB18030, judged on the first 64 KiB; or UTF-16 with its
+    byte-order mark (Excel's "Unicode Text", tab-separated)."""
     if prefix.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise InputFileError(file, "UTF-16 text is not accepted: save the file as UTF-8 or GB18030")
+        return "utf-16"  # the codec reads the byte order from the mark, and drops it
     if b"\x00" in prefix:
         raise InputFileError(
             file, "not a text file (it contains NUL bytes): is the extension right?"

@@ -172,3 +172,18 @@ def test_a_driver_error_in_a_bulk_path_is_a_store_error(  # type: ignore[no-unty
     assert "Traceback" not in message
     assert query(db_url, "select status, read from ingest_batches") == [("failed", 0)]
     assert query(db_url, "select count(*) from events") == [(0,)]
+
+
+def test_text_survives_a_session_in_another_client_encoding(  # type: ignore[no-untyped-def]
+    run, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PostgreSQL session may speak GBK (a role's or database's default, PGCLIENTENCODING):
+    the events' COPY text, written as UTF-8, says so, and Chinese names arrive intact."""
+    init(db_url)
+    monkeypatch.setenv("PGCLIENTENCODING", "GBK")
+    assert ingest(run, db_url, FIXTURES / "court_good.csv", furnisher="court")["accepted"] == 5
+    monkeypatch.delenv("PGCLIENTENCODING")
+    _, rows = read_fixture("court_good.csv")
+    furnished = [(r[0], r[2], r[5], r[8] or None) for r in rows]
+    stored = query(db_url, "select record_id, subject_name, document_no, note from events")
+    assert sorted(stored) == sorted(furnished)

@@ -54,7 +54,7 @@ def test_ingesting_the_same_file_again_changes_nothing(run, db_url: str) -> None
 
 
 def test_stored_events_carry_the_ledgers_own_key(run, db_url: str) -> None:  # type: ignore[no-untyped-def]
-    """Keys computed column-wise at ingestion are ``ledger.event_key`` of the stored event, so
+    """Keys computed column-wise at ingestion are ``event_keys.event_key`` of the stored event, so
     events appended through ``append_events`` and through files recognise each other."""
     init(db_url)
     ingest(

@@ -55,7 +55,9 @@ def copy_events(
     # psycopg through the connection, not imported here: importing it costs SQLite runs 0.3 s.
     driver, dbapi = conn.connection.driver_connection, conn.dialect.dbapi
     assert driver is not None and dbapi is not None
-    statement = f"COPY {events.name} ({', '.join(INSERT_COLUMNS)}) FROM STDIN (FORMAT csv)"
+    # Arrow writes UTF-8 whatever the session's client encoding (GBK, say) would have it read.
+    columns = ", ".join(INSERT_COLUMNS)
+    statement = f"COPY {events.name} ({columns}) FROM STDIN (FORMAT csv, ENCODING 'UTF8')"
     try:
         with driver.cursor() as cursor, cursor.copy(statement) as copy:  # names from the schema
             copy.write(memoryview(sink.getvalue()))

@@ -1,6 +1,6 @@
 """The events a validated chunk would append, column-wise in Arrow, with their keys.
 
-Keys are computed as ``store.ledger.event_key`` defines them: the field texts are joined by
+Keys are computed as ``store.event_keys.event_key`` defines them: the field texts are joined by
 Arrow in one call, and only the sha256 runs per row.
 
 Candidates are Arrow tables (not Python objects) so that the reading worker can hand them to
@@ -151,7 +151,7 @@ def stage_image(fields: dict[str, NDArray[Any]]) -> bytes:
 
 
 def _keys(checked: Checked, positions: NDArray[np.intp], furnisher: str) -> list[bytes]:
-    """``ledger.event_key`` of the rows at ``positions``, the texts joined in Arrow."""
+    """``event_keys.event_key`` of the rows at ``positions``, the texts joined in Arrow."""
     if not len(positions):
         return []
     picked = pa.array(positions, type=pa.int64())

@@ -4,8 +4,6 @@ meanwhile, nothing changed by a run that fails, and never on PostgreSQL or for a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,7 +12,7 @@ from sqlalchemy import Connection, text
 from socialcredit.ingest import pipeline
 from socialcredit.ingest.deferred_indexes import (
     DEFERRED,
-    deferred_indexes,
+    DeferredIndexes,
     expected_rows,
     should_defer,
 )
@@ -25,6 +23,7 @@ from tests.ingest_support import (
     ingest,
     ingest_fails,
     init,
+    migrate,
     query,
     read_fixture,
     typed,
@@ -46,13 +45,12 @@ def test_a_first_load_drops_and_rebuilds_the_same_indexes(  # type: ignore[no-un
     migrated = sorted(query(url, INDEXES))
     decided: list[bool] = []
 
-    @contextmanager
-    def spy(conn: Connection, defer: bool) -> Iterator[None]:
-        decided.append(defer)
-        with deferred_indexes(conn, defer):
-            yield
+    class Spy(DeferredIndexes):
+        def __init__(self, conn: Connection, defer: bool) -> None:
+            decided.append(defer)
+            super().__init__(conn, defer)
 
-    monkeypatch.setattr(pipeline, "deferred_indexes", spy)
+    monkeypatch.setattr(pipeline, "DeferredIndexes", Spy)
     broken = tmp_path / "broken.csv"
     broken.write_bytes(b"record_id,subject_id,name\nA,B,C\n")  # no subject_name column
     ingest_fails(run, url, FIXTURES / "court_good.csv", broken, furnisher="court")
@@ -76,15 +74,18 @@ def test_readers_keep_the_indexes_while_a_run_defers_them(tmp_path: Path) -> Non
     writer, reader = make_engine(url), make_engine(url)
     try:
         with writer.connect() as conn:
-            with pytest.raises(RuntimeError), conn.begin(), deferred_indexes(conn, True):
+            with pytest.raises(RuntimeError), conn.begin():
+                DeferredIndexes(conn, True).drop()
                 assert not _names(conn) & set(DEFERRED)  # gone for the run itself
                 with reader.connect() as other:
                     assert set(DEFERRED) <= _names(other)  # not for a reader
                 raise RuntimeError("the run fails")
             assert set(DEFERRED) <= _names(conn)  # rolled back
             conn.rollback()
-            with conn.begin(), deferred_indexes(conn, True):
-                pass
+            with conn.begin():
+                deferred = DeferredIndexes(conn, True)
+                deferred.drop()
+                deferred.rebuild()
         with reader.connect() as other:
             assert set(DEFERRED) <= _names(other)  # built again and committed
     finally:
@@ -119,3 +120,15 @@ def test_the_expected_rows_come_from_the_files(tmp_path: Path) -> None:
     broken.write_bytes(parquet.read_bytes()[:300])
     sources = [open_source(path, 100) for path in (text_file, parquet, broken)]
     assert expected_rows(sources) == 10_000 // 200 + len(rows)
+
+
+def test_a_store_keeps_the_index_definitions_it_has(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The indexes are rebuilt as the store defined them, not as this release would: a store
+    before migration 0005 keeps its full legal-representative index."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    init(url)
+    migrate(url, "0004")
+    before = sorted(query(url, INDEXES))
+    assert any("ix_events_legal_rep" in n and "WHERE" not in sql for n, sql in before)
+    assert ingest(run, url, FIXTURES / "court_good.csv", furnisher="court")["accepted"] == 5
+    assert sorted(query(url, INDEXES)) == before

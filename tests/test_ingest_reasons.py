@@ -132,17 +132,19 @@ def test_control_characters_are_refused_and_shown_escaped(run, db_url: str, tmp_
         {**good, "record_id": "K-2", "document_no": "(2024)吉2号", "subject_name": "王\x1b喜民"},
         {**good, "record_id": "K-3", "document_no": "(2024)吉\x7f3号"},
         {**good, "record_id": "K-4", "document_no": "(2024)吉4号", "note": "a\tb\nc\r\nd"},
+        {**good, "record_id": "K-5", "document_no": "(2024)吉5号", "note": "\\u0000 or \x00"},
     ]
     path = tmp_path / "control.jsonl"
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
     summary = ingest(run, db_url, path, furnisher="court")
-    assert (summary["read"], summary["accepted"], summary["quarantined"]) == (4, 1, 3)
-    assert summary["reasons"] == {"field_invalid": 3}
+    assert (summary["read"], summary["accepted"], summary["quarantined"]) == (5, 1, 4)
+    assert summary["reasons"] == {"field_invalid": 4}
     report = rejected(run, db_url, tmp_path / "rejected.csv", batch=summary["batch_id"])
     assert [(r["row"], r["field"], r["value"]) for r in report] == [
         ("1", "note", "bad\\u0000note"),
         ("2", "subject_name", "王\\u001b喜民"),
         ("3", "document_no", "(2024)吉\\u007f3号"),
+        ("5", "note", "\\\\u0000 or \\u0000"),  # furnished text told from an escape
     ]
     assert "U+0000" in report[0]["reason"] and "U+007F" in report[2]["reason"]
     assert query(db_url, "select record_id, note from events") == [("K-4", "a\tb\nc\r\nd")]

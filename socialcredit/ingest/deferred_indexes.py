@@ -17,12 +17,11 @@ PostgreSQL is left alone: there, dropping an index locks the table against every
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sqlalchemy import Connection, Index, func, select
+from sqlalchemy import Connection, func, select
 
 from socialcredit.ingest.readers import Source
 from socialcredit.store.tables import events
@@ -55,26 +54,40 @@ def should_defer(conn: Connection, rows: int) -> bool:
     return rows >= DEFER_FROM * stored
 
 
-@contextmanager
-def deferred_indexes(conn: Connection, defer: bool) -> Iterator[None]:
-    """Inside the run's transaction: without ``defer`` nothing; with it, drop the indexes now
-    and build them when the body has written every chunk (an error leaves the drop to the
-    rollback)."""
-    if not defer:
-        yield
-        return
-    driver = conn.connection.driver_connection
-    assert isinstance(driver, sqlite3.Connection)
-    if not driver.in_transaction:  # the sqlite3 module begins one only before a write
-        driver.execute("BEGIN")
-    dropped = [index for index in events.indexes if index.name in DEFERRED]
-    assert len(dropped) == len(DEFERRED), "an index to defer is not in the schema"
-    for index in dropped:
-        index.drop(conn)
-    yield
-    for index in sorted(dropped, key=_name):
-        index.create(conn)
+class DeferredIndexes:
+    """The run's deferral, inside its transaction: ``drop`` at the start, ``rebuild`` once every
+    chunk is written (before the batch is marked done); a run that fails rebuilds nothing and
+    its rollback restores what was dropped. Without ``defer`` both do nothing.
 
+    The indexes are rebuilt from the store's own definitions (``sqlite_master``), so a store
+    keeps the indexes it has, whatever this release's schema says."""
 
-def _name(index: Index) -> str:
-    return str(index.name)
+    def __init__(self, conn: Connection, defer: bool) -> None:
+        self.conn = conn
+        self.defer = defer
+        self.dropped: list[str] = []  # their CREATE INDEX statements, as the store keeps them
+
+    def drop(self) -> None:
+        if not self.defer:
+            return
+        driver = self.conn.connection.driver_connection
+        assert isinstance(driver, sqlite3.Connection)
+        if not driver.in_transaction:  # the sqlite3 module begins one only before a write
+            driver.execute("BEGIN")
+        found = driver.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' "
+            f"AND name IN ({', '.join('?' * len(DEFERRED))}) ORDER BY name",
+            DEFERRED,
+        ).fetchall()
+        for name, sql in found:
+            driver.execute(f'DROP INDEX "{name}"')  # a name from sqlite_master, one of DEFERRED
+            self.dropped.append(sql)
+
+    def rebuild(self) -> None:
+        if not self.dropped:
+            return
+        driver = self.conn.connection.driver_connection
+        assert isinstance(driver, sqlite3.Connection)
+        for sql in self.dropped:
+            driver.execute(sql)
+        self.dropped = []

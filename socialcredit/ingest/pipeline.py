@@ -37,7 +37,7 @@ from socialcredit.ingest import quarantine, subjects
 from socialcredit.ingest.chunk import Chunk, Unreadable
 from socialcredit.ingest.columns import CANONICAL, canonical_name
 from socialcredit.ingest.copied import copy_events
-from socialcredit.ingest.deferred_indexes import deferred_indexes, expected_rows, should_defer
+from socialcredit.ingest.deferred_indexes import DeferredIndexes, expected_rows, should_defer
 from socialcredit.ingest.feed import Feed
 from socialcredit.ingest.ledger_rules import Judged, judge
 from socialcredit.ingest.prepare import Invalid, Prepared
@@ -248,7 +248,7 @@ def _run(
     pipelined: bool = False,
     expected: int = 0,
 ) -> tuple[int, Counts, float]:
-    """``expected``: about how many rows the run brings (for ``deferred_indexes``)."""
+    """``expected``: about how many rows the run brings (for ``DeferredIndexes``)."""
     day = today or dt.date.today()
     rules = _rules(engine, furnisher, day)
     received_at = dt.datetime.now(dt.UTC)
@@ -265,7 +265,8 @@ def _run(
                 stack.enter_context(stage_schema(conn))  # outlives the transaction
             stack.enter_context(conn.begin())
             stack.enter_context(bulk_session(conn))
-            stack.enter_context(deferred_indexes(conn, should_defer(conn, expected)))
+            deferred = DeferredIndexes(conn, should_defer(conn, expected))
+            deferred.drop()
             run = _Run(conn, rules, batch_id, received_at, progress)
             stage = stage_image if worker is not None and sqlite else None
             chunks = Feed(run.chunk, rules, day, worker, stage=stage)
@@ -276,6 +277,7 @@ def _run(
                 files.append(counts)
             for counts in files:
                 totals.merge(counts)
+            deferred.rebuild()
             _finish_batch(conn, batch_id, "done", totals)
     except BaseException as exc:
         with engine.begin() as conn:
@@ -284,9 +286,14 @@ def _run(
             kept = f"{exc.reason} (batch {batch_id} failed: nothing of it was kept)"
             raise InputFileError(exc.file, kept) from exc
         # The bulk paths speak to the driver itself: its errors arrive without SQLAlchemy's.
+        # (Not its ProgrammingError: that is a fault of this code, not a refusal by the store.)
         driver_error = exc.orig if isinstance(exc, DBAPIError) else exc
         dbapi = engine.dialect.dbapi
-        if isinstance(exc, DBAPIError) or (dbapi is not None and isinstance(exc, dbapi.Error)):
+        refusals: tuple[type[BaseException], ...] = (DBAPIError,)
+        if dbapi is not None:
+            refusals += (dbapi.DataError, dbapi.OperationalError, dbapi.IntegrityError,
+                         dbapi.InternalError)  # fmt: skip
+        if isinstance(exc, refusals):
             first_line = (str(driver_error).strip().splitlines() or [""])[0]
             raise StoreError(
                 f"the store refused the batch ({type(driver_error).__name__}: "

@@ -69,8 +69,12 @@ def first_control(value: str) -> int:
 
 
 def storable(value: str) -> str:
-    """``value`` with each control character written as ``\\uXXXX`` (for the quarantine)."""
-    return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", value)
+    """``value`` as the quarantine keeps it: as it is, or, if it holds control characters, with
+    each written ``\\uXXXX`` and each backslash doubled (so ``\\u0000`` furnished as text
+    reads ``\\\\u0000``)."""
+    if not _CONTROL.search(value):
+        return value
+    return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", value.replace("\\", "\\\\"))
 
 
 def longer_than(column: pa.Array, limit: int) -> Mask:

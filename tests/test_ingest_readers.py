@@ -188,3 +188,20 @@ def test_json_values_must_be_single_values(run, db_url: str, tmp_path: Path) -> 
     assert "amount is an object, not one value" in reasons[1]
     stored = query(db_url, "select record_id, amount_fen from events order by record_id")
     assert stored == [("3", 120050), ("J-4", None)]
+
+
+def test_a_stray_nul_in_text_is_the_rows_fault(run, db_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """One NUL in a text file quarantines its row (field_invalid); a file full of them is not
+    text (test_broken_files_are_refused_naming_the_file_and_keep_nothing)."""
+    init(db_url)
+    header, rows = read_fixture("court_good.csv")
+    rows[1][header.index("note")] = "torn\x00note"
+    path = write_csv(tmp_path / "stray.csv", header, rows)
+    summary = ingest(run, db_url, path, furnisher="court")
+    assert (summary["read"], summary["accepted"], summary["reasons"]) == (
+        5,
+        4,
+        {"field_invalid": 1},
+    )
+    (report,) = rejected(run, db_url, tmp_path / "q.csv")
+    assert (report["row"], report["field"], report["value"]) == ("2", "note", "torn\\u0000note")

@@ -37,6 +37,8 @@ FORMATS: dict[str, Format] = {
     ".xlsx": "xlsx",
 }
 SNIFF_BYTES = 1 << 16
+# NUL bytes in the first part of a file beyond which it is binary (or UTF-16 without its mark).
+BINARY_NUL_SHARE = 0.01
 DELIMITERS = (",", "\t", ";", "|")
 # A few GB18030 characters can also be valid UTF-8 by chance; this many cannot.
 MIXED_AFTER_CHARS = 16
@@ -211,10 +213,10 @@ def sniff_encoding(file: str, prefix: bytes) -> str:
     byte-order mark (Excel's "Unicode Text", tab-separated)."""
     if prefix.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"  # the codec reads the byte order from the mark, and drops it
-    if b"\x00" in prefix:
+    if prefix.count(b"\x00") > max(1, len(prefix) * BINARY_NUL_SHARE):
         raise InputFileError(
             file, "not a text file (it contains NUL bytes): is the extension right?"
-        )
+        )  # a stray NUL in text is the row's fault: validation quarantines that row
     try:
         codecs.getincrementaldecoder("utf-8")().decode(prefix, final=False)
         return "utf-8"

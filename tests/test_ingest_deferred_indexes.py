@@ -82,10 +82,23 @@ def test_readers_keep_the_indexes_while_a_run_defers_them(tmp_path: Path) -> Non
                 raise RuntimeError("the run fails")
             assert set(DEFERRED) <= _names(conn)  # rolled back
             conn.rollback()
+            steps: list[str] = []
+
+            class Steps:
+                def start(self, file: str, total: int, unit: str) -> None:
+                    steps.append(f"start {file}")
+
+                def advance(self, position: int, rows: int) -> None:
+                    steps.append("advance")
+
+                def finish(self) -> None:
+                    steps.append("finish")
+
             with conn.begin():
                 deferred = DeferredIndexes(conn, True)
                 deferred.drop()
-                deferred.rebuild()
+                deferred.rebuild(Steps())
+            assert steps == ["start building the events' indexes", "finish"]  # shown, not silent
         with reader.connect() as other:
             assert set(DEFERRED) <= _names(other)  # built again and committed
     finally:

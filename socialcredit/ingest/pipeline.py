@@ -277,7 +277,7 @@ def _run(
                 files.append(counts)
             for counts in files:
                 totals.merge(counts)
-            deferred.rebuild()
+            deferred.rebuild(progress)
             _finish_batch(conn, batch_id, "done", totals)
     except BaseException as exc:
         with engine.begin() as conn:

@@ -112,6 +112,17 @@ def test_parquet_and_xlsx_read_the_same_events(run, db_url: str, tmp_path: Path)
     assert query(db_url, "select count(*) from events") == [(5,)]
 
 
+def _nested_parquet(tmp_path: Path) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    header, rows = read_fixture("court_good.csv")
+    columns = {h: pa.array([r[i] for r in rows[:2]]) for i, h in enumerate(header)}
+    columns["document_no"] = pa.array([["a", "b"], ["c"]], pa.list_(pa.string()))
+    pq.write_table(pa.table(columns), tmp_path / "nested-source.parquet")
+    return (tmp_path / "nested-source.parquet").read_bytes()
+
+
 def _broken_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     """name -> (file, words the error must contain)."""
     header, rows = read_fixture("court_good.csv")
@@ -132,6 +143,11 @@ def _broken_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
         "unsupported type": ("v.xls", b"whatever", ".xls"),
         "empty": ("e.csv", b"", "empty"),
         "UTF-16 without its mark": ("u.csv", good.encode("utf-16-le"), "NULbytes"),
+        "a list in a parquet column": (
+            "n.parquet",
+            _nested_parquet(tmp_path),
+            "document_noholdslist",
+        ),
     }
     out = {}
     for name, (file, data, words) in files.items():

@@ -142,6 +142,12 @@ class Source:
         self.total = parquet.metadata.num_rows
         header = map_header(self.name, parquet.schema_arrow.names)
         self.warnings += header.warnings
+        for name in header.source_of.values():  # the file's columns that the run reads
+            kind = parquet.schema_arrow.field(name).type
+            if pa.types.is_nested(kind):
+                raise InputFileError(
+                    self.name, f"column {name} holds {kind} values: each field must be one value"
+                )
         builder = ChunkBuilder(header)
         start = 1
         for batch in parquet.iter_batches(batch_size=self.chunk_rows):

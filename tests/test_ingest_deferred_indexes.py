@@ -45,12 +45,11 @@ def test_a_first_load_drops_and_rebuilds_the_same_indexes(  # type: ignore[no-un
     migrated = sorted(query(url, INDEXES))
     decided: list[bool] = []
 
-    class Spy(DeferredIndexes):
-        def __init__(self, conn: Connection, defer: bool) -> None:
-            decided.append(defer)
-            super().__init__(conn, defer)
+    def spy(conn: Connection, rows: int) -> bool:
+        decided.append(should_defer(conn, rows))
+        return decided[-1]
 
-    monkeypatch.setattr(pipeline, "DeferredIndexes", Spy)
+    monkeypatch.setattr(pipeline, "should_defer", spy)
     broken = tmp_path / "broken.csv"
     broken.write_bytes(b"record_id,subject_id,name\nA,B,C\n")  # no subject_name column
     ingest_fails(run, url, FIXTURES / "court_good.csv", broken, furnisher="court")
@@ -75,7 +74,7 @@ def test_readers_keep_the_indexes_while_a_run_defers_them(tmp_path: Path) -> Non
     try:
         with writer.connect() as conn:
             with pytest.raises(RuntimeError), conn.begin():
-                DeferredIndexes(conn, True).drop()
+                DeferredIndexes(conn).drop()
                 assert not _names(conn) & set(DEFERRED)  # gone for the run itself
                 with reader.connect() as other:
                     assert set(DEFERRED) <= _names(other)  # not for a reader
@@ -95,7 +94,7 @@ def test_readers_keep_the_indexes_while_a_run_defers_them(tmp_path: Path) -> Non
                     steps.append("finish")
 
             with conn.begin():
-                deferred = DeferredIndexes(conn, True)
+                deferred = DeferredIndexes(conn)
                 deferred.drop()
                 deferred.rebuild(Steps())
             assert steps == ["start building the events' indexes", "finish"]  # shown, not silent

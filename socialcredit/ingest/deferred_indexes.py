@@ -16,7 +16,6 @@ PostgreSQL is left alone: there, dropping an index locks the table against every
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 
 import pyarrow as pa
@@ -25,6 +24,7 @@ from sqlalchemy import Connection, func, select
 
 from socialcredit.ingest.readers import Source
 from socialcredit.ingest.summary import Progress
+from socialcredit.store.engine import sqlite_driver
 from socialcredit.store.tables import events
 
 DEFERRED = ("ix_events_subject", "ix_events_legal_rep")
@@ -56,23 +56,19 @@ def should_defer(conn: Connection, rows: int) -> bool:
 
 
 class DeferredIndexes:
-    """The run's deferral, inside its transaction: ``drop`` at the start, ``rebuild`` once every
-    chunk is written (before the batch is marked done); a run that fails rebuilds nothing and
-    its rollback restores what was dropped. Without ``defer`` both do nothing.
+    """A run's deferral, inside its transaction: ``drop`` at the start (when ``should_defer``),
+    ``rebuild`` once every chunk is written (before the batch is marked done); a run that fails
+    rebuilds nothing and its rollback restores what was dropped.
 
     The indexes are rebuilt from the store's own definitions (``sqlite_master``), so a store
     keeps the indexes it has, whatever this release's schema says."""
 
-    def __init__(self, conn: Connection, defer: bool) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self.defer = defer
         self.dropped: list[str] = []  # their CREATE INDEX statements, as the store keeps them
 
     def drop(self) -> None:
-        if not self.defer:
-            return
-        driver = self.conn.connection.driver_connection
-        assert isinstance(driver, sqlite3.Connection)
+        driver = sqlite_driver(self.conn)
         if not driver.in_transaction:  # the sqlite3 module begins one only before a write
             driver.execute("BEGIN")
         found = driver.execute(
@@ -89,10 +85,9 @@ class DeferredIndexes:
         events stored, after the last file's bar is full)."""
         if not self.dropped:
             return
-        driver = self.conn.connection.driver_connection
-        assert isinstance(driver, sqlite3.Connection)
         if progress:
             progress.start("building the events' indexes", 0, "indexes")
+        driver = sqlite_driver(self.conn)
         for sql in self.dropped:
             driver.execute(sql)
         self.dropped = []

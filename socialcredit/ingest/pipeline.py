@@ -265,8 +265,9 @@ def _run(
                 stack.enter_context(stage_schema(conn))  # outlives the transaction
             stack.enter_context(conn.begin())
             stack.enter_context(bulk_session(conn))
-            deferred = DeferredIndexes(conn, should_defer(conn, expected))
-            deferred.drop()
+            deferred = DeferredIndexes(conn)
+            if should_defer(conn, expected):
+                deferred.drop()
             run = _Run(conn, rules, batch_id, received_at, progress)
             stage = stage_image if worker is not None and sqlite else None
             chunks = Feed(run.chunk, rules, day, worker, stage=stage)

@@ -23,22 +23,17 @@ from numpy.typing import NDArray
 from sqlalchemy import Connection
 
 from socialcredit.ingest.records import STAGE_COLUMNS, STAGE_TABLE
+from socialcredit.store.engine import sqlite_driver
 from socialcredit.store.ledger import INSERT_COLUMNS, stored_meanwhile, stored_timestamp
 
 SCHEMA = "ingest_stage"
-
-
-def _driver(conn: Connection) -> sqlite3.Connection:
-    driver = conn.connection.driver_connection
-    assert isinstance(driver, sqlite3.Connection)
-    return driver
 
 
 @contextmanager
 def stage_schema(conn: Connection) -> Iterator[None]:
     """An in-memory schema for the staged chunks on this (SQLite) connection; attach it before
     the run's transaction, it is detached after it (SQLite refuses while one is open)."""
-    driver = _driver(conn)
+    driver = sqlite_driver(conn)
     driver.execute(f"ATTACH DATABASE ':memory:' AS {SCHEMA}")
     try:
         yield
@@ -59,7 +54,7 @@ def insert_staged(
     count = int(accepted.sum())
     if not count:
         return 0
-    driver = _driver(conn)
+    driver = sqlite_driver(conn)
     driver.deserialize(image, name=SCHEMA)
     fixed = {"batch_id": ":batch_id", "furnisher": ":furnisher", "recorded_at": ":recorded_at"}
     selected = ", ".join(fixed.get(name, f"s.{name}") for name in INSERT_COLUMNS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,6 +51,14 @@ def make_engine(url: str) -> Engine:
     if driver == "postgresql":
         return create_engine(url, pool_pre_ping=True)
     raise ConfigError(f"unsupported store {driver!r}: use sqlite:///FILE or postgresql://...")
+
+
+def sqlite_driver(conn: Connection) -> sqlite3.Connection:
+    """The ``sqlite3`` connection under a SQLite store's connection, for what SQLAlchemy does
+    not say (deserialising an image, transaction control around DDL)."""
+    driver = conn.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection), "not a SQLite store"
+    return driver
 
 
 @contextmanager

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from sqlalchemy import Connection
 
 from socialcredit.store.event_keys import KEY_BYTES
-from socialcredit.store.ledger import INSERT_COLUMNS, stored_meanwhile
+from socialcredit.store.ledger import INSERT_COLUMNS, copy_in
 from socialcredit.store.tables import events
 
 CSV = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
@@ -52,17 +52,9 @@ def copy_events(
     )
     sink = pa.BufferOutputStream()
     pa_csv.write_csv(table, sink, CSV)
-    # psycopg through the connection, not imported here: importing it costs SQLite runs 0.3 s.
-    driver, dbapi = conn.connection.driver_connection, conn.dialect.dbapi
-    assert driver is not None and dbapi is not None
     # Arrow writes UTF-8 whatever the session's client encoding (GBK, say) would have it read.
-    columns = ", ".join(INSERT_COLUMNS)
-    statement = f"COPY {events.name} ({columns}) FROM STDIN (FORMAT csv, ENCODING 'UTF8')"
-    try:
-        with driver.cursor() as cursor, cursor.copy(statement) as copy:  # names from the schema
-            copy.write(memoryview(sink.getvalue()))
-    except dbapi.IntegrityError as exc:
-        raise stored_meanwhile(events.name, exc) from None
+    with copy_in(conn, events, INSERT_COLUMNS, "(FORMAT csv, ENCODING 'UTF8')") as copy:
+        copy.write(memoryview(sink.getvalue()))
     return count
 
 

@@ -130,22 +130,33 @@ def bulk_insert(
     conn: Connection, table: Table, names: Sequence[str], rows: Iterable[Sequence[Any]]
 ) -> None:
     """Insert plain values (text dates, JSON as text) on the fastest path of the backend."""
+    if conn.dialect.name == "postgresql":
+        with copy_in(conn, table, names) as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
     driver, dbapi = conn.connection.driver_connection, conn.dialect.dbapi
     assert driver is not None and dbapi is not None
-    columns = ", ".join(names)
+    marks = ", ".join("?" * len(names))
     try:
-        if conn.dialect.name == "postgresql":
-            with (
-                driver.cursor() as cursor,
-                cursor.copy(
-                    f"COPY {table.name} ({columns}) FROM STDIN"  # names from the schema, not input
-                ) as copy,
-            ):
-                for row in rows:
-                    copy.write_row(row)
-            return
-        marks = ", ".join("?" * len(names))
-        driver.executemany(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", rows)
+        driver.executemany(f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})", rows)
+    except dbapi.IntegrityError as exc:  # the driver's own error: SQLAlchemy is bypassed here
+        raise stored_meanwhile(table.name, exc) from None
+
+
+@contextmanager
+def copy_in(
+    conn: Connection, table: Table, names: Sequence[str], options: str = ""
+) -> Iterator[Any]:
+    """A PostgreSQL ``COPY table (names) FROM STDIN options`` on the connection's transaction
+    (psycopg's copy object: ``write_row`` or ``write``); rows another run stored meanwhile are
+    the run's ``Conflict``. Table, names and options come from the code, never from input."""
+    driver, dbapi = conn.connection.driver_connection, conn.dialect.dbapi
+    assert driver is not None and dbapi is not None
+    statement = f"COPY {table.name} ({', '.join(names)}) FROM STDIN {options}".rstrip()
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            yield copy
     except dbapi.IntegrityError as exc:  # the driver's own error: SQLAlchemy is bypassed here
         raise stored_meanwhile(table.name, exc) from None
 

@@ -20,23 +20,13 @@ import ibis
 from ibis import _
 
 from socialcredit.derive.policy_tables import PolicyRelations
+from socialcredit.store.event_keys import EVENT_FIELDS
 
 Table = Any  # ibis.Table; Ibis ships no type information
 
-EVENT_COLUMNS = (
-    "seq",
-    "furnisher",
-    "record_id",
-    "action",
-    "subject_id",
-    "category",
-    "decided_on",
-    "document_no",
-    "amount_fen",
-    "ground",
-    "extension_months",
-    "legal_rep_id",
-)
+# An event as derivation reads it: its sequence number and every field but the name and the
+# note as furnished (neither changes a rating, list or decision).
+EVENT_COLUMNS = ("seq", *(f for f in EVENT_FIELDS if f not in ("subject_name", "note")))
 SUBJECT_COLUMNS = ("subject_id", "kind", "birth_date")
 # What record states need of an event's subject; ``with_subjects`` adds it (the columnar ledger
 # copy carries it already: a subject's kind and birth date follow from its identifier).

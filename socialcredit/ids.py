@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 import unicodedata
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -29,6 +30,9 @@ SubjectKind = Literal["person", "org"]
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _SEPARATORS = str.maketrans("", "", " -\t\u3000")
 _EARLIEST_BIRTH = dt.date(1880, 1, 1)
+# A number a spreadsheet showed in scientific notation ("1.10101199001011E+17"): Excel keeps 15
+# significant digits, so an 18-digit ID stored as a number has lost its last ones for good.
+_SCIENTIFIC = re.compile(r"[0-9](?:\.[0-9]+)?E\+?(1[5-9]|[2-9][0-9])")  # 16 digits or more
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +145,12 @@ def _check_cached(raw: str, today: dt.date) -> IdCheck:
         return IdCheck(raw, False, None, None, "empty identifier")
     if len(value) == 15 and value.isdigit():
         return _check_legacy_ric(raw, value)
+    if _SCIENTIFIC.fullmatch(value):
+        why = (
+            f"written as a number in scientific notation ({value}): a spreadsheet stored the "
+            "identifier as a number and lost the digits after the 15th; furnish the column as text"
+        )
+        return IdCheck(raw, False, None, None, why)
     if len(value) != 18:
         return IdCheck(
             raw,

@@ -54,6 +54,9 @@ def test_valid_identifiers_are_normalised(run, raw: str, scheme: str, normalised
         ("", "empty"),
         ("91I10108MA01AB2C3T", "not allowed"),
         ("999999199001011234", "check character"),
+        ("2.20524196903020E+17", "scientific notation"),  # a number cell of a spreadsheet
+        ("2.2052E+17", "lost the digits after the 15th"),  # as its CSV export shows it
+        ("1E5", "length 3"),  # too short to have lost digits
     ],
 )
 def test_invalid_identifiers_say_why(run, raw: str, reason: str) -> None:  # type: ignore[no-untyped-def]

@@ -102,13 +102,21 @@ def test_parquet_and_xlsx_read_the_same_events(run, db_url: str, tmp_path: Path)
     parquet = write_parquet(tmp_path / "court.parquet", header, [*records, bad])
     summary = ingest(run, db_url, parquet, furnisher="court")
     assert (summary["read"], summary["accepted"], summary["reasons"]) == (6, 5, {"id_invalid": 1})
-    # The workbook has real dates and numbers in its cells, a blank row, and one bad row.
-    book = write_xlsx(tmp_path / "court.xlsx", header, [*records[:2], {}, *records[2:], bad])
+    # The workbook has real dates and numbers in its cells, a blank row, and two bad rows: the
+    # last one's ID is a number cell, which Excel keeps to 15 significant digits.
+    as_number = bad | {"record_id": "C-2024-010", "subject_id": 2.20524196903020e17}
+    book = write_xlsx(
+        tmp_path / "court.xlsx", header, [*records[:2], {}, *records[2:], bad, as_number]
+    )
     summary = ingest(run, db_url, book, furnisher="court")
-    assert (summary["duplicates"], summary["accepted"], summary["quarantined"]) == (5, 0, 1)
-    by_file = {r["file"]: r for r in rejected(run, db_url, tmp_path / "q.csv")}
+    assert (summary["duplicates"], summary["accepted"], summary["quarantined"]) == (5, 0, 2)
+    quarantined = rejected(run, db_url, tmp_path / "q.csv")
+    by_file = {r["file"]: r for r in quarantined if r["row"] != "8"}
     assert by_file[str(parquet)]["row"] == "6"
     assert by_file[str(book)]["row"] == "7"  # sheet row 8, under the header in row 1
+    [number] = [r for r in quarantined if r["row"] == "8"]
+    assert number["value"] == "2.2052419690302e+17"
+    assert "scientific notation" in number["reason"] and "as text" in number["reason"]
     assert query(db_url, "select count(*) from events") == [(5,)]
 
 

@@ -120,6 +120,43 @@ def test_parquet_and_xlsx_read_the_same_events(run, db_url: str, tmp_path: Path)
     assert query(db_url, "select count(*) from events") == [(5,)]
 
 
+def test_xlsx_formula_without_saved_result_is_unreadable(run, db_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A workbook written by a program holds formulas with no saved result: openpyxl reads
+    them as empty, which would send the row to review as "empty identifier"."""
+    import zipfile
+
+    init(db_url)
+    header, rows = read_fixture("court_good.csv")
+    records = [typed(header, r) for r in rows]
+    # Row 1 (sheet row 2): its ID is a formula; row 2: only a column the run ignores is; row
+    # 3: its ID is a formula whose result was saved (as Excel saves one).
+    records[0] |= {"subject_id": '=TEXT(220183196205180215,"0")'}
+    records[2] |= {"subject_id": "=A1"}
+    book = write_xlsx(tmp_path / "made.xlsx", [*header, "checked"], records[:3])
+    sheet = "xl/worksheets/sheet1.xml"
+    with zipfile.ZipFile(book) as source:
+        parts = {name: source.read(name) for name in source.namelist()}
+    parts[sheet] = parts[sheet].replace(b"<f>A1</f><v />", b"<f>A1</f><v>220524196903020333</v>")
+    rows_xml = parts[sheet].decode()
+    second = rows_xml.index('<row r="3"')  # a formula in the ignored column of sheet row 3
+    end = rows_xml.index("</row>", second)
+    rows_xml = rows_xml[:end] + '<c r="L3"><f>1+1</f><v /></c>' + rows_xml[end:]
+    parts[sheet] = rows_xml.encode()
+    with zipfile.ZipFile(book, "w") as target:
+        for name, data in parts.items():
+            target.writestr(name, data)
+
+    summary = ingest(run, db_url, book, furnisher="court")
+    assert (summary["read"], summary["accepted"], summary["quarantined"]) == (3, 2, 1)
+    assert summary["reasons"] == {"row_unreadable": 1} and summary["review"] == 0
+    [row] = rejected(run, db_url, tmp_path / "q.csv")
+    assert row["row"] == "1" and row["reason_code"] == "row_unreadable"
+    assert "cell B2 (subject_id) holds the formula =TEXT(" in row["reason"]
+    assert "record_id=C-2024-001" in row["value"]
+    stored = query(db_url, "select record_id, subject_id from events order by record_id")
+    assert stored == [("C-2024-002", "220524196903020333"), ("C-2024-003", "220524196903020333")]
+
+
 def _nested_parquet(tmp_path: Path) -> bytes:
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import warnings as pywarnings
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -154,27 +156,84 @@ def xlsx_chunks(path: Path, chunk_rows: int, warnings: list[str]) -> Iterator[Ch
     from openpyxl.utils.exceptions import InvalidFileException
 
     file = str(path)
-    try:
-        with pywarnings.catch_warnings():
-            pywarnings.simplefilter("ignore")  # style warnings of workbooks made by other tools
-            book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
-        raise InputFileError(file, f"not a readable XLSX workbook: {exc}") from exc
-    try:
+
+    def first_sheet(data_only: bool) -> Any:
+        try:
+            with pywarnings.catch_warnings():
+                pywarnings.simplefilter("ignore")  # style warnings of workbooks by other tools
+                book = openpyxl.load_workbook(path, read_only=True, data_only=data_only)
+        except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
+            raise InputFileError(file, f"not a readable XLSX workbook: {exc}") from exc
         if not book.worksheets:
+            book.close()
             raise InputFileError(file, "the workbook has no sheet")
-        sheet_rows: Iterable[tuple[Any, ...]] = book.worksheets[0].iter_rows(values_only=True)
-        yield from _sheet_chunks(file, iter(sheet_rows), chunk_rows, warnings)
-    finally:
-        book.close()
+        return book
+
+    with ExitStack() as books:
+        book = first_sheet(data_only=True)
+        books.callback(book.close)
+        sheet_rows: Iterator[tuple[Any, ...]] = book.worksheets[0].iter_rows(values_only=True)
+        formula_rows = None
+        if _has_formulas(path):  # read a second time for the formulas behind empty values
+            formulas = first_sheet(data_only=False)
+            books.callback(formulas.close)
+            formula_rows = formulas.worksheets[0].iter_rows(values_only=True)
+        yield from _sheet_chunks(file, sheet_rows, chunk_rows, warnings, formula_rows)
+
+
+_FORMULA_TAG = re.compile(rb"<(?:[A-Za-z0-9_]+:)?f[ >/]")
+
+
+def _has_formulas(path: Path) -> bool:
+    """Whether any sheet of the workbook holds a formula (its XML has an ``<f>`` element)."""
+    with zipfile.ZipFile(path) as archive:
+        for name in archive.namelist():
+            if name.startswith("xl/worksheets/") and name.endswith(".xml"):
+                with archive.open(name) as sheet:
+                    tail = b""
+                    while block := sheet.read(1 << 20):
+                        if _FORMULA_TAG.search(tail + block):
+                            return True
+                        tail = block[-32:]
+    return False
+
+
+def _unsaved_formula(
+    names: list[str],
+    values: list[str | None],
+    cells: tuple[Any, ...],
+    sheet_row: int,
+    read: set[str],
+) -> str | None:
+    """Why the row cannot be read when a column the run reads (``read``) shows a formula without
+    a saved result (a workbook written by a program, never opened in Excel): its value would
+    otherwise read as empty."""
+    from openpyxl.utils import get_column_letter
+
+    for column, (name, value) in enumerate(zip(names, values, strict=False)):
+        formula = cells[column] if column < len(cells) else None
+        if name in read and value is None and isinstance(formula, str) and formula.startswith("="):
+            return (
+                f"cell {get_column_letter(column + 1)}{sheet_row} ({name}) holds the formula "
+                f"{formula[:60]} with no saved result: open and save the workbook in Excel, "
+                "or furnish values"
+            )
+    return None
 
 
 def _sheet_chunks(
-    file: str, sheet_rows: Iterator[tuple[Any, ...]], chunk_rows: int, warnings: list[str]
+    file: str,
+    sheet_rows: Iterator[tuple[Any, ...]],
+    chunk_rows: int,
+    warnings: list[str],
+    formula_rows: Iterator[tuple[Any, ...]] | None = None,
 ) -> Iterator[Chunk]:
+    """``formula_rows``: the same sheet read for its formulas, row for row, when it has any."""
     header_row = 0
     names: list[str] = []
     for header_row, cells in enumerate(sheet_rows, start=1):  # noqa: B007 - used below
+        if formula_rows is not None:
+            next(formula_rows, None)
         names = [(_text(c) or "").strip() for c in cells]
         if any(names):
             break
@@ -183,14 +242,21 @@ def _sheet_chunks(
     header = map_header(file, [n for n in names if n])
     warnings += header.warnings
     target = {header.source_of[c]: c for c in header.source_of}
+    read = set(target)
     rows = _Rows()
     rows.extra_names = dict.fromkeys(header.ignored)
     for sheet_row, cells in enumerate(sheet_rows, start=header_row + 1):
+        formulas = next(formula_rows, None) if formula_rows is not None else None
         values = [_text(c) for c in cells]
-        if not any(v not in (None, "") for v in values):
+        why = _unsaved_formula(names, values, formulas, sheet_row, read) if formulas else None
+        if why:
+            shown = ", ".join(f"{n}={v}" for n, v in zip(names, values, strict=False) if n and v)
+            rows.unreadable.append(Unreadable(sheet_row - header_row, shown[:SHOWN_TEXT], why))
+        elif not any(v not in (None, "") for v in values):
             continue
-        row = {target.get(n, n): v for n, v in zip(names, values, strict=False) if n}
-        rows.add(sheet_row - header_row, row)
+        else:
+            row = {target.get(n, n): v for n, v in zip(names, values, strict=False) if n}
+            rows.add(sheet_row - header_row, row)
         if len(rows) >= chunk_rows:
             yield rows.chunk(sheet_row)
     if len(rows):

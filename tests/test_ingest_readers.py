@@ -77,6 +77,30 @@ def test_bom_gb18030_and_tab_separated_text(run, db_url: str, tmp_path: Path) ->
         assert (again["read"], again["duplicates"], again["accepted"]) == (3, 3, 0)
 
 
+def test_headers_of_the_court_list_and_combined_headers(run, db_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    init(db_url)
+    header, rows = read_fixture("court_good.csv")
+    # As the defaulter list is exported: combined headers, its name and document columns.
+    names = {
+        "subject_id": "身份证号码/组织机构代码",
+        "subject_name": "被执行人姓名／名称",  # a full-width slash
+        "document_no": "执行依据文号",
+        "record_id": "记录编号",
+        "decided_on": "决定日期",
+    }
+    listed = write_csv(tmp_path / "list.csv", [names.get(h, h) for h in header], rows)
+    summary = ingest(run, db_url, listed, furnisher="court")
+    assert (summary["read"], summary["accepted"], summary["warnings"]) == (5, 5, [])
+    stored = query(db_url, "select subject_id, subject_name from events order by record_id")
+    assert stored[0] == ("220183196205180215", "王喜民")
+    # A combined header whose parts mean different columns means neither.
+    mixed = [names.get(h, h) if h != "subject_name" else "姓名/文书号" for h in header]
+    message = ingest_fails(
+        run, db_url, write_csv(tmp_path / "m.csv", mixed, rows), furnisher="court"
+    )
+    assert "missingrequiredcolumn(s):subject_name;unrecognisedcolumn(s):姓名/文书号" in message
+
+
 def test_json_lines_with_aliases_bad_lines_and_extra_keys(run, db_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     init(db_url)
     summary = ingest(run, db_url, FIXTURES / "civil_affairs.jsonl", furnisher="civil_affairs")

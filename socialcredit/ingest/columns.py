@@ -2,11 +2,15 @@
 
 A header cell is matched after trimming, NFKC (full-width to ASCII) and, for Latin names, lower
 case with spaces and hyphens read as underscores, so ``Record ID``, ``record-id`` and
-``RECORD_ID`` all mean ``record_id``. Chinese aliases are those of the binding format.
+``RECORD_ID`` all mean ``record_id``. Chinese aliases are those of the binding format and the
+headers of the national disclosure templates (行政相对人名称, 行政处罚决定书文号) and of the
+court's defaulter list (被执行人姓名/名称). A combined header such as 统一社会信用代码/身份证号码
+means a column when each of its parts means that column.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,15 +41,24 @@ ALIASES: dict[str, str] = {
     "公民身份号码": "subject_id",
     "身份证号码": "subject_id",
     "证件号码": "subject_id",
+    "行政相对人代码": "subject_id",
+    "组织机构代码": "subject_id",  # a legacy 9-character code: such rows wait for review
     "名称": "subject_name",
     "姓名": "subject_name",
     "主体名称": "subject_name",
+    "行政相对人名称": "subject_name",
+    "被执行人姓名": "subject_name",
+    "被执行人名称": "subject_name",
+    "企业名称": "subject_name",
     "信息类别": "category",
     "类别": "category",
     "决定日期": "decided_on",
     "作出决定日期": "decided_on",
+    "处罚决定日期": "decided_on",
     "文书号": "document_no",
     "决定文书号": "document_no",
+    "行政处罚决定书文号": "document_no",
+    "执行依据文号": "document_no",
     "金额": "amount",
     "操作": "action",
     "备注": "note",
@@ -61,11 +74,22 @@ def header_key(cell: str) -> str:
     return text.lower().replace(" ", "_").replace("-", "_")
 
 
+COMBINED = re.compile(r"\s*[/、]\s*|\s*或\s*")  # 姓名/名称 (after NFKC, ／ is /)
+
+
 def canonical_name(cell: str) -> str | None:
-    key = header_key(cell)
-    if key in CANONICAL:
-        return key
-    return ALIASES.get(key)
+    single = _single_name(header_key(cell))
+    if single is not None:
+        return single
+    text = unicodedata.normalize("NFKC", cell)
+    if not COMBINED.search(text):
+        return None
+    parts = {_single_name(header_key(part)) for part in COMBINED.split(text)}
+    return parts.pop() if len(parts) == 1 else None  # every part means the same column
+
+
+def _single_name(key: str) -> str | None:
+    return key if key in CANONICAL else ALIASES.get(key)
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ _SEPARATORS = str.maketrans("", "", " -\t\u3000")
 _EARLIEST_BIRTH = dt.date(1880, 1, 1)
 # A number a spreadsheet showed in scientific notation ("1.10101199001011E+17"): Excel keeps 15
 # significant digits, so an 18-digit ID stored as a number has lost its last ones for good.
-_SCIENTIFIC = re.compile(r"[0-9](?:\.[0-9]+)?E\+?(1[5-9]|[2-9][0-9])")  # 16 digits or more
+_SCIENTIFIC = re.compile(r"[0-9](?:\.[0-9]+)?E\+?0?(?:1[5-9]|[2-9][0-9])")  # 16 digits or more
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +87,10 @@ def _check_ric(raw: str, value: str, today: dt.date) -> IdCheck:
         return bad(f"resident ID: birth date {born.isoformat()} is out of range")
     expected = ric.calc_check_digit(value)
     if value[17] != expected:
-        return bad(f"resident ID: check character is {value[17]}, expected {expected}")
+        why = f"resident ID: check character is {value[17]}, expected {expected}"
+        if value.endswith("000"):  # what is left of an ID a spreadsheet kept as a number
+            why += "; it ends in 000, as an ID does when a spreadsheet kept it to 15 digits"
+        return bad(why)
     if not area_code_exists(value[:6]):
         return bad(f"resident ID: area code {value[:6]} is not a county-level code")
     sex: Literal["M", "F"] = "M" if int(value[16]) % 2 else "F"
@@ -147,7 +150,7 @@ def _check_cached(raw: str, today: dt.date) -> IdCheck:
         return _check_legacy_ric(raw, value)
     if _SCIENTIFIC.fullmatch(value):
         why = (
-            f"written as a number in scientific notation ({value}): a spreadsheet stored the "
+            f"written as a number in scientific notation ({raw.strip()}): a spreadsheet stored the "
             "identifier as a number and lost the digits after the 15th; furnish the column as text"
         )
         return IdCheck(raw, False, None, None, why)

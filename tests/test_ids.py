@@ -56,6 +56,8 @@ def test_valid_identifiers_are_normalised(run, raw: str, scheme: str, normalised
         ("999999199001011234", "check character"),
         ("2.20524196903020E+17", "scientific notation"),  # a number cell of a spreadsheet
         ("2.2052E+17", "lost the digits after the 15th"),  # as its CSV export shows it
+        ("2.20524196903020E+017", "(2.20524196903020E+017)"),  # a 3-digit exponent, as given
+        ("220524196903020000", "ends in 000"),  # the same number shown with all its digits
         ("1E5", "length 3"),  # too short to have lost digits
     ],
 )

@@ -152,33 +152,39 @@ def test_xlsx_formula_without_saved_result_is_unreadable(run, db_url: str, tmp_p
     init(db_url)
     header, rows = read_fixture("court_good.csv")
     records = [typed(header, r) for r in rows]
-    # Row 1 (sheet row 2): its ID is a formula; row 2: only a column the run ignores is; row
-    # 3: its ID is a formula whose result was saved (as Excel saves one).
+    # Sheet row 2: its ID is a formula with no result. Row 3: a formula with no result in a
+    # column the run ignores, and a note whose formula saved an empty text (as Excel saves
+    # =IF(..,"",..)). Row 4: an ID formula whose result was saved. Row 5: an array formula.
     records[0] |= {"subject_id": '=TEXT(220183196205180215,"0")'}
     records[2] |= {"subject_id": "=A1"}
-    book = write_xlsx(tmp_path / "made.xlsx", [*header, "checked"], records[:3])
+    records[3] |= {"subject_id": '=TEXT(1,"0")'}
+    book = write_xlsx(tmp_path / "made.xlsx", [*header, "checked"], records[:4])
     sheet = "xl/worksheets/sheet1.xml"
     with zipfile.ZipFile(book) as source:
         parts = {name: source.read(name) for name in source.namelist()}
-    parts[sheet] = parts[sheet].replace(b"<f>A1</f><v />", b"<f>A1</f><v>220524196903020333</v>")
-    rows_xml = parts[sheet].decode()
-    second = rows_xml.index('<row r="3"')  # a formula in the ignored column of sheet row 3
-    end = rows_xml.index("</row>", second)
-    rows_xml = rows_xml[:end] + '<c r="L3"><f>1+1</f><v /></c>' + rows_xml[end:]
-    parts[sheet] = rows_xml.encode()
+    xml = parts[sheet].decode()
+    xml = xml.replace("<f>A1</f><v />", "<f>A1</f><v>220524196903020333</v>")
+    xml = xml.replace('<c r="B5"><f>', '<c r="B5"><f t="array" ref="B5">')
+    end = xml.index("</row>", xml.index('<row r="3"'))
+    formulas = '<c r="I3" t="str"><f>IF(1=1,"","x")</f><v></v></c><c r="L3"><f>1+1</f><v /></c>'
+    parts[sheet] = (xml[:end] + formulas + xml[end:]).encode()
     with zipfile.ZipFile(book, "w") as target:
         for name, data in parts.items():
             target.writestr(name, data)
 
     summary = ingest(run, db_url, book, furnisher="court")
-    assert (summary["read"], summary["accepted"], summary["quarantined"]) == (3, 2, 1)
-    assert summary["reasons"] == {"row_unreadable": 1} and summary["review"] == 0
-    [row] = rejected(run, db_url, tmp_path / "q.csv")
-    assert row["row"] == "1" and row["reason_code"] == "row_unreadable"
-    assert "cell B2 (subject_id) holds the formula =TEXT(" in row["reason"]
-    assert "record_id=C-2024-001" in row["value"]
-    stored = query(db_url, "select record_id, subject_id from events order by record_id")
-    assert stored == [("C-2024-002", "220524196903020333"), ("C-2024-003", "220524196903020333")]
+    assert (summary["read"], summary["accepted"], summary["quarantined"]) == (4, 2, 2)
+    assert summary["reasons"] == {"row_unreadable": 2} and summary["review"] == 0
+    first, array = rejected(run, db_url, tmp_path / "q.csv")
+    assert (first["row"], array["row"]) == ("1", "4")
+    assert "cell B2 (subject_id) holds =TEXT(220183196205180215" in first["reason"]
+    assert "no saved result" in first["reason"] and "record_id=C-2024-001" in first["value"]
+    assert "cell B5 (subject_id) holds =TEXT(1" in array["reason"]
+    stored = query(db_url, "select record_id, subject_id, note from events order by record_id")
+    assert stored == [
+        ("C-2024-002", "220524196903020333", None),
+        ("C-2024-003", "220524196903020333", None),
+    ]
 
 
 def _nested_parquet(tmp_path: Path) -> bytes:

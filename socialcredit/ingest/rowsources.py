@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import warnings as pywarnings
 import zipfile
-from collections.abc import Iterator
-from contextlib import ExitStack
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ import pyarrow as pa
 from socialcredit.errors import InputFileError
 from socialcredit.ingest.chunk import Chunk, Unreadable
 from socialcredit.ingest.columns import CANONICAL, REQUIRED, canonical_name, map_header
+from socialcredit.ingest.xlsx_formulas import RowFormulas, unsaved_formulas
 
 SHOWN_TEXT = 200  # characters of an unreadable line kept in the quarantine
 
@@ -156,67 +155,42 @@ def xlsx_chunks(path: Path, chunk_rows: int, warnings: list[str]) -> Iterator[Ch
     from openpyxl.utils.exceptions import InvalidFileException
 
     file = str(path)
-
-    def first_sheet(data_only: bool) -> Any:
-        try:
-            with pywarnings.catch_warnings():
-                pywarnings.simplefilter("ignore")  # style warnings of workbooks by other tools
-                book = openpyxl.load_workbook(path, read_only=True, data_only=data_only)
-        except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
-            raise InputFileError(file, f"not a readable XLSX workbook: {exc}") from exc
+    try:
+        with pywarnings.catch_warnings():
+            pywarnings.simplefilter("ignore")  # style warnings of workbooks made by other tools
+            book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
+        raise InputFileError(file, f"not a readable XLSX workbook: {exc}") from exc
+    try:
         if not book.worksheets:
-            book.close()
             raise InputFileError(file, "the workbook has no sheet")
-        return book
-
-    with ExitStack() as books:
-        book = first_sheet(data_only=True)
-        books.callback(book.close)
-        sheet_rows: Iterator[tuple[Any, ...]] = book.worksheets[0].iter_rows(values_only=True)
-        formula_rows = None
-        if _has_formulas(path):  # read a second time for the formulas behind empty values
-            formulas = first_sheet(data_only=False)
-            books.callback(formulas.close)
-            formula_rows = formulas.worksheets[0].iter_rows(values_only=True)
-        yield from _sheet_chunks(file, sheet_rows, chunk_rows, warnings, formula_rows)
+        sheet = book.worksheets[0]
+        sheet_rows: Iterable[tuple[Any, ...]] = sheet.iter_rows(values_only=True)
+        part = getattr(sheet, "_worksheet_path", None)  # the sheet's part in the zip
+        unsaved = unsaved_formulas(path, part) if part else iter(())
+        yield from _sheet_chunks(file, iter(sheet_rows), chunk_rows, warnings, unsaved)
+    finally:
+        book.close()
 
 
-_FORMULA_TAG = re.compile(rb"<(?:[A-Za-z0-9_]+:)?f[ >/]")
-
-
-def _has_formulas(path: Path) -> bool:
-    """Whether any sheet of the workbook holds a formula (its XML has an ``<f>`` element)."""
-    with zipfile.ZipFile(path) as archive:
-        for name in archive.namelist():
-            if name.startswith("xl/worksheets/") and name.endswith(".xml"):
-                with archive.open(name) as sheet:
-                    tail = b""
-                    while block := sheet.read(1 << 20):
-                        if _FORMULA_TAG.search(tail + block):
-                            return True
-                        tail = block[-32:]
-    return False
-
-
-def _unsaved_formula(
+def _formula_reason(
     names: list[str],
     values: list[str | None],
-    cells: tuple[Any, ...],
+    formulas: dict[int, str],
     sheet_row: int,
     read: set[str],
 ) -> str | None:
-    """Why the row cannot be read when a column the run reads (``read``) shows a formula without
-    a saved result (a workbook written by a program, never opened in Excel): its value would
-    otherwise read as empty."""
+    """Why the row cannot be read: a column the run reads shows a formula with no saved result,
+    which would otherwise read as empty (``xlsx_formulas``)."""
     from openpyxl.utils import get_column_letter
 
-    for column, (name, value) in enumerate(zip(names, values, strict=False)):
-        formula = cells[column] if column < len(cells) else None
-        if name in read and value is None and isinstance(formula, str) and formula.startswith("="):
+    for column, formula in sorted(formulas.items()):
+        value = values[column] if column < len(values) else None
+        if column < len(names) and names[column] in read and value is None:
             return (
-                f"cell {get_column_letter(column + 1)}{sheet_row} ({name}) holds the formula "
-                f"{formula[:60]} with no saved result: open and save the workbook in Excel, "
-                "or furnish values"
+                f"cell {get_column_letter(column + 1)}{sheet_row} ({names[column]}) holds "
+                f"{formula[:60]} with no saved result: open and save the workbook in Excel or "
+                "LibreOffice, or furnish the values"
             )
     return None
 
@@ -226,14 +200,12 @@ def _sheet_chunks(
     sheet_rows: Iterator[tuple[Any, ...]],
     chunk_rows: int,
     warnings: list[str],
-    formula_rows: Iterator[tuple[Any, ...]] | None = None,
+    unsaved: Iterator[RowFormulas],
 ) -> Iterator[Chunk]:
-    """``formula_rows``: the same sheet read for its formulas, row for row, when it has any."""
+    """``unsaved``: the sheet's rows with formulas that have no saved result, in row order."""
     header_row = 0
     names: list[str] = []
     for header_row, cells in enumerate(sheet_rows, start=1):  # noqa: B007 - used below
-        if formula_rows is not None:
-            next(formula_rows, None)
         names = [(_text(c) or "").strip() for c in cells]
         if any(names):
             break
@@ -245,10 +217,14 @@ def _sheet_chunks(
     read = set(target)
     rows = _Rows()
     rows.extra_names = dict.fromkeys(header.ignored)
+    pending = next(unsaved, None)
     for sheet_row, cells in enumerate(sheet_rows, start=header_row + 1):
-        formulas = next(formula_rows, None) if formula_rows is not None else None
+        while pending is not None and pending[0] < sheet_row:
+            pending = next(unsaved, None)
         values = [_text(c) for c in cells]
-        why = _unsaved_formula(names, values, formulas, sheet_row, read) if formulas else None
+        why = None
+        if pending is not None and pending[0] == sheet_row:
+            why = _formula_reason(names, values, pending[1], sheet_row, read)
         if why:
             shown = ", ".join(f"{n}={v}" for n, v in zip(names, values, strict=False) if n and v)
             rows.unreadable.append(Unreadable(sheet_row - header_row, shown[:SHOWN_TEXT], why))

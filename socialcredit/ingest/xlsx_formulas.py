@@ -1,0 +1,107 @@
+"""Formula cells of a worksheet that carry no saved result, read from the sheet's own XML.
+
+openpyxl reads a formula cell by the result saved with it, and reads it as empty when there is
+none: a workbook written by a program (openpyxl included) and never opened in Excel. An ID
+column computed by such a formula would then send every row to review as "empty identifier".
+This scan finds those cells so that their rows can be refused as unreadable instead.
+
+A result is missing when the cell has an ``<f>`` and its ``<v>`` is absent, or empty on a cell
+that is not a text result (Excel saves ``=IF(...,"",...)`` as ``t="str"`` with an empty
+``<v>``: an empty text, which is a real result). The scan streams the XML (constant memory)
+and only advises: if it cannot parse the part, it finds nothing and the values reader, which
+reads the same XML, reports the file.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from xml.etree.ElementTree import Element, ParseError, iterparse
+
+TEXT_RESULTS = ("str", "inlineStr")  # cell types whose empty <v> is an empty text
+_FORMULA_TAG = re.compile(rb"<(?:[\w.-]+:)?f[\s>/]")  # <f>, <x:f t="shared" .../>
+_REFERENCE = re.compile(r"([A-Z]{1,3})([0-9]+)")
+
+RowFormulas = tuple[int, dict[int, str]]  # sheet row -> {column (0-based): formula text}
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _column(letters: str) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + ord(letter) - ord("A") + 1
+    return number - 1
+
+
+def _child(cell: Element, name: str) -> Element | None:
+    for child in cell:
+        if _local(child.tag) == name:
+            return child
+    return None
+
+
+def unsaved_formulas(path: Path, sheet_part: str) -> Iterator[RowFormulas]:
+    """Rows (in sheet order) holding formula cells without a saved result, with the formulas.
+
+    A shared formula's other cells name their master's formula (``<f t="shared" si="0"/>``)."""
+    if not _has_formulas(path, sheet_part):  # most sheets: a byte scan, not a parse
+        return
+    shared: dict[str, str] = {}
+    row_no, column, found = 0, -1, dict[int, str]()
+    rows: Element | None = None  # <sheetData>, emptied after every row
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open(sheet_part) as part:
+            for event, element in iterparse(part, events=("start", "end")):
+                name = _local(element.tag)
+                if event == "start":
+                    if name == "row":  # "r" may be left out: then it is the next row
+                        row_no, column, found = int(element.get("r") or row_no + 1), -1, {}
+                    elif name == "sheetData":
+                        rows = element
+                    continue
+                if name == "c":
+                    reference = _REFERENCE.fullmatch(element.get("r") or "")
+                    column = _column(reference.group(1)) if reference else column + 1
+                    formula = _unsaved(element, shared)
+                    if formula is not None:
+                        found[column] = formula
+                elif name == "row":
+                    if found:
+                        yield row_no, found
+                    if rows is not None:
+                        rows.clear()  # constant memory: rows done with leave the tree
+    except (KeyError, ParseError, OSError, zipfile.BadZipFile):
+        return
+
+
+def _has_formulas(path: Path, sheet_part: str) -> bool:
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open(sheet_part) as part:
+            tail = b""
+            while block := part.read(1 << 20):
+                if _FORMULA_TAG.search(tail + block):
+                    return True
+                tail = block[-64:]  # a tag split across two blocks
+    except (KeyError, OSError, zipfile.BadZipFile):
+        return False
+    return False
+
+
+def _unsaved(cell: Element, shared: dict[str, str]) -> str | None:
+    """The cell's formula when it has one and no saved result, else None."""
+    formula = _child(cell, "f")
+    if formula is None:
+        return None
+    text = formula.text or ""
+    key = formula.get("si")
+    if formula.get("t") == "shared" and key is not None:
+        text = shared.setdefault(key, text) if text else shared.get(key, "")
+    value = _child(cell, "v")
+    if value is not None and (value.text or cell.get("t") in TEXT_RESULTS):
+        return None
+    return "=" + text if text else "a formula"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -84,13 +86,20 @@ def test_headers_of_the_court_list_and_combined_headers(run, db_url: str, tmp_pa
     names = {
         "subject_id": "身份证号码/组织机构代码",
         "subject_name": "被执行人姓名／名称",  # a full-width slash
-        "document_no": "执行依据文号",
+        "document_no": "文书号",
         "record_id": "记录编号",
         "decided_on": "决定日期",
     }
-    listed = write_csv(tmp_path / "list.csv", [names.get(h, h) for h in header], rows)
+    # A template's legacy organisation-code column beside the ID column is ignored, not an ID.
+    listed = write_csv(
+        tmp_path / "list.csv",
+        [*(names.get(h, h) for h in header), "组织机构代码"],
+        [[*r, "MA01AB2C3"] for r in rows],
+    )
     summary = ingest(run, db_url, listed, furnisher="court")
-    assert (summary["read"], summary["accepted"], summary["warnings"]) == (5, 5, [])
+    assert (summary["read"], summary["accepted"]) == (5, 5)
+    [warning] = summary["warnings"]
+    assert warning.endswith("ignored 1 column(s) that are not furnisher columns: 组织机构代码")
     stored = query(db_url, "select subject_id, subject_name from events order by record_id")
     assert stored[0] == ("220183196205180215", "王喜民")
     # A combined header whose parts mean different columns means neither.
@@ -187,6 +196,42 @@ def test_xlsx_formula_without_saved_result_is_unreadable(run, db_url: str, tmp_p
     ]
 
 
+def _edited_xlsx(path: Path, edit: Callable[[str], str]) -> Path:
+    """The workbook with its first sheet's XML changed, as other programs write it."""
+    import zipfile
+
+    sheet = "xl/worksheets/sheet1.xml"
+    with zipfile.ZipFile(path) as source:
+        parts = {name: source.read(name) for name in source.namelist()}
+    parts[sheet] = edit(parts[sheet].decode()).encode()
+    with zipfile.ZipFile(path, "w") as target:
+        for name, data in parts.items():
+            target.writestr(name, data)
+    return path
+
+
+def test_xlsx_stale_size_and_decimal_row_numbers(run, db_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Every row and column is read whatever size the sheet declares, and row numbers written
+    "3.0" are read as openpyxl reads them, also by the formula scan."""
+    init(db_url)
+    header, rows = read_fixture("court_good.csv")
+    book = write_xlsx(tmp_path / "stale.xlsx", header, [typed(header, r) for r in rows])
+
+    def edit(xml: str) -> str:
+        xml = xml.replace('<dimension ref="A1:K6" />', '<dimension ref="A1:C3" />')
+        xml = re.sub(r'<row r="([0-9]+)"', r'<row r="\1.0"', xml)
+        # Sheet row 5 (C-2024-004) gets a note formula with no saved result.
+        return xml.replace('<c r="J5"', '<c r="I5"><f>"x"</f></c><c r="J5"')
+
+    summary = ingest(run, db_url, _edited_xlsx(book, edit), furnisher="court")
+    assert (summary["read"], summary["accepted"], summary["quarantined"]) == (5, 4, 1)
+    [row] = rejected(run, db_url, tmp_path / "q.csv")
+    assert (row["row"], row["reason_code"]) == ("4", "row_unreadable")
+    assert "cell I5 (note) holds" in row["reason"]
+    amounts = dict(query(db_url, "select record_id, amount_fen from events where action = 'file'"))
+    assert amounts["C-2024-001"] == 598808563  # column G, beyond the declared C
+
+
 def _nested_parquet(tmp_path: Path) -> bytes:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -196,6 +241,13 @@ def _nested_parquet(tmp_path: Path) -> bytes:
     columns["document_no"] = pa.array([["a", "b"], ["c"]], pa.list_(pa.string()))
     pq.write_table(pa.table(columns), tmp_path / "nested-source.parquet")
     return (tmp_path / "nested-source.parquet").read_bytes()
+
+
+def _damaged_xlsx(tmp_path: Path) -> bytes:
+    header, rows = read_fixture("court_good.csv")
+    book = write_xlsx(tmp_path / "damaged-source.xlsx", header, [typed(header, r) for r in rows])
+    _edited_xlsx(book, lambda xml: xml.replace("</sheetData>", '<row r="9"><c></sheetData>'))
+    return book.read_bytes()
 
 
 def _broken_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
@@ -214,6 +266,7 @@ def _broken_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
         "encodings spliced": ("s.csv", spliced, "mixedencodings"),
         "truncated parquet": ("t.parquet", truncated.read_bytes()[:300], "Parquet"),
         "not a workbook": ("w.xlsx", b"just text, not a zip", "XLSX"),
+        "a damaged sheet": ("d.xlsx", _damaged_xlsx(tmp_path), "thefirstsheetisdamaged"),
         "no furnisher keys": ("k.jsonl", b'{"foo": 1}\n{"bar": 2}\n', "missing"),
         "unsupported type": ("v.xls", b"whatever", ".xls"),
         "empty": ("e.csv", b"", "empty"),

@@ -42,7 +42,6 @@ ALIASES: dict[str, str] = {
     "身份证号码": "subject_id",
     "证件号码": "subject_id",
     "行政相对人代码": "subject_id",
-    "组织机构代码": "subject_id",  # a legacy 9-character code: such rows wait for review
     "名称": "subject_name",
     "姓名": "subject_name",
     "主体名称": "subject_name",
@@ -58,7 +57,6 @@ ALIASES: dict[str, str] = {
     "文书号": "document_no",
     "决定文书号": "document_no",
     "行政处罚决定书文号": "document_no",
-    "执行依据文号": "document_no",
     "金额": "amount",
     "操作": "action",
     "备注": "note",
@@ -74,7 +72,11 @@ def header_key(cell: str) -> str:
     return text.lower().replace(" ", "_").replace("-", "_")
 
 
-COMBINED = re.compile(r"\s*[/、]\s*|\s*或\s*")  # 姓名/名称 (after NFKC, ／ is /)
+COMBINED = re.compile(r"\s*(?:[/、]|或者|或)\s*")  # 姓名/名称 (after NFKC, ／ is /)
+# Names that mean a column only as a part of a combined header: 身份证号码/组织机构代码 holds
+# resident IDs and organisation codes, but a column of its own named 组织机构代码 sits beside
+# 统一社会信用代码 in the disclosure templates (and its 9-character codes identify no one here).
+PART_ALIASES = {"组织机构代码": "subject_id"}
 
 
 def canonical_name(cell: str) -> str | None:
@@ -84,12 +86,14 @@ def canonical_name(cell: str) -> str | None:
     text = unicodedata.normalize("NFKC", cell)
     if not COMBINED.search(text):
         return None
-    parts = {_single_name(header_key(part)) for part in COMBINED.split(text)}
+    parts = {_single_name(header_key(part), PART_ALIASES) for part in COMBINED.split(text)}
     return parts.pop() if len(parts) == 1 else None  # every part means the same column
 
 
-def _single_name(key: str) -> str | None:
-    return key if key in CANONICAL else ALIASES.get(key)
+def _single_name(key: str, more: dict[str, str] | None = None) -> str | None:
+    if key in CANONICAL:
+        return key
+    return ALIASES.get(key) or (more or {}).get(key)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ import datetime as dt
 import json
 import warnings as pywarnings
 import zipfile
-from collections.abc import Iterable, Iterator
+import zlib
+from collections.abc import Generator, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,9 @@ from socialcredit.ingest.columns import CANONICAL, REQUIRED, canonical_name, map
 from socialcredit.ingest.xlsx_formulas import RowFormulas, unsaved_formulas
 
 SHOWN_TEXT = 200  # characters of an unreadable line kept in the quarantine
+# What a damaged workbook raises while it is read: bad XML (ElementTree's ParseError, or lxml's
+# when openpyxl finds lxml: both are SyntaxErrors), a bad zip member or its compression.
+DAMAGED: tuple[type[Exception], ...] = (SyntaxError, zipfile.BadZipFile, zlib.error, EOFError)
 
 
 class _Rows:
@@ -159,17 +163,26 @@ def xlsx_chunks(path: Path, chunk_rows: int, warnings: list[str]) -> Iterator[Ch
         with pywarnings.catch_warnings():
             pywarnings.simplefilter("ignore")  # style warnings of workbooks made by other tools
             book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
+    except (InvalidFileException, KeyError, OSError, ValueError, *DAMAGED) as exc:
         raise InputFileError(file, f"not a readable XLSX workbook: {exc}") from exc
+    unsaved: Iterator[RowFormulas] = iter(())
     try:
         if not book.worksheets:
             raise InputFileError(file, "the workbook has no sheet")
         sheet = book.worksheets[0]
+        # Every row and column the sheet holds: read-only mode otherwise stops at the size the
+        # sheet declares (<dimension>), which programs that write workbooks leave stale.
+        sheet.reset_dimensions()
         sheet_rows: Iterable[tuple[Any, ...]] = sheet.iter_rows(values_only=True)
         part = getattr(sheet, "_worksheet_path", None)  # the sheet's part in the zip
-        unsaved = unsaved_formulas(path, part) if part else iter(())
+        if part:
+            unsaved = unsaved_formulas(path, part)
         yield from _sheet_chunks(file, iter(sheet_rows), chunk_rows, warnings, unsaved)
+    except DAMAGED as exc:
+        raise InputFileError(file, f"the first sheet is damaged: {exc}") from exc
     finally:
+        if isinstance(unsaved, Generator):
+            unsaved.close()
         book.close()
 
 

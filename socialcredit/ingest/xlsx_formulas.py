@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from xml.etree.ElementTree import Element, ParseError, iterparse
 
 TEXT_RESULTS = ("str", "inlineStr")  # cell types whose empty <v> is an empty text
 _FORMULA_TAG = re.compile(rb"<(?:[\w.-]+:)?f[\s>/]")  # <f>, <x:f t="shared" .../>
-_REFERENCE = re.compile(r"([A-Z]{1,3})([0-9]+)")
+_REFERENCE = re.compile(r"\$?([A-Za-z]{1,3})\$?([0-9]+)")
+# What a part that cannot be read raises; openpyxl, reading the same part, reports the file.
+UNREADABLE = (KeyError, ParseError, OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
 
 RowFormulas = tuple[int, dict[int, str]]  # sheet row -> {column (0-based): formula text}
 
@@ -31,9 +34,16 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
+def _row_number(text: str | None, previous: int) -> int:
+    """A <row>'s "r", written "3" or, by some programs, "3.0" (openpyxl reads both)."""
+    if not text:
+        return previous + 1
+    return int(text) if text.isdigit() else int(float(text))
+
+
 def _column(letters: str) -> int:
     number = 0
-    for letter in letters:
+    for letter in letters.upper():
         number = number * 26 + ord(letter) - ord("A") + 1
     return number - 1
 
@@ -60,7 +70,7 @@ def unsaved_formulas(path: Path, sheet_part: str) -> Iterator[RowFormulas]:
                 name = _local(element.tag)
                 if event == "start":
                     if name == "row":  # "r" may be left out: then it is the next row
-                        row_no, column, found = int(element.get("r") or row_no + 1), -1, {}
+                        row_no, column, found = _row_number(element.get("r"), row_no), -1, {}
                     elif name == "sheetData":
                         rows = element
                     continue
@@ -75,7 +85,7 @@ def unsaved_formulas(path: Path, sheet_part: str) -> Iterator[RowFormulas]:
                         yield row_no, found
                     if rows is not None:
                         rows.clear()  # constant memory: rows done with leave the tree
-    except (KeyError, ParseError, OSError, zipfile.BadZipFile):
+    except UNREADABLE:
         return
 
 
@@ -87,7 +97,7 @@ def _has_formulas(path: Path, sheet_part: str) -> bool:
                 if _FORMULA_TAG.search(tail + block):
                     return True
                 tail = block[-64:]  # a tag split across two blocks
-    except (KeyError, OSError, zipfile.BadZipFile):
+    except UNREADABLE:
         return False
     return False
 
@@ -97,11 +107,14 @@ def _unsaved(cell: Element, shared: dict[str, str]) -> str | None:
     formula = _child(cell, "f")
     if formula is None:
         return None
-    text = formula.text or ""
+    text = "=" + formula.text if formula.text else ""
     key = formula.get("si")
     if formula.get("t") == "shared" and key is not None:
-        text = shared.setdefault(key, text) if text else shared.get(key, "")
+        if text:  # the master cell: its dependents repeat its formula, shifted
+            shared[key] = f"{text} (shared from {cell.get('r')})"
+        else:
+            text = shared.get(key, "")
     value = _child(cell, "v")
     if value is not None and (value.text or cell.get("t") in TEXT_RESULTS):
         return None
-    return "=" + text if text else "a formula"
+    return text or "a formula"

@@ -243,11 +243,10 @@ def _nested_parquet(tmp_path: Path) -> bytes:
     return (tmp_path / "nested-source.parquet").read_bytes()
 
 
-def _damaged_xlsx(tmp_path: Path) -> bytes:
+def _damaged_xlsx(tmp_path: Path, edit: Callable[[str], str]) -> bytes:
     header, rows = read_fixture("court_good.csv")
     book = write_xlsx(tmp_path / "damaged-source.xlsx", header, [typed(header, r) for r in rows])
-    _edited_xlsx(book, lambda xml: xml.replace("</sheetData>", '<row r="9"><c></sheetData>'))
-    return book.read_bytes()
+    return _edited_xlsx(book, edit).read_bytes()
 
 
 def _broken_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
@@ -266,7 +265,31 @@ def _broken_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
         "encodings spliced": ("s.csv", spliced, "mixedencodings"),
         "truncated parquet": ("t.parquet", truncated.read_bytes()[:300], "Parquet"),
         "not a workbook": ("w.xlsx", b"just text, not a zip", "XLSX"),
-        "a damaged sheet": ("d.xlsx", _damaged_xlsx(tmp_path), "thefirstsheetisdamaged"),
+        "a damaged sheet": (
+            "d.xlsx",
+            _damaged_xlsx(
+                tmp_path, lambda x: x.replace("</sheetData>", '<row r="9"><c></sheetData>')
+            ),
+            "thefirstsheetisdamaged",
+        ),
+        "no row number, and a formula": (
+            "r.xlsx",
+            _damaged_xlsx(
+                tmp_path,
+                lambda x: x.replace('<row r="3"', '<row r="1e400"').replace(
+                    '<c r="J5"', '<c r="I5"><f>"x"</f></c><c r="J5"'
+                ),
+            ),
+            "thefirstsheetisdamaged:1e400",
+        ),
+        "a shared text that is not there": (
+            "t.xlsx",
+            _damaged_xlsx(
+                tmp_path,
+                lambda x: x.replace('<c r="I6"', '<c r="L6" t="s"><v>999</v></c><c r="I6"'),
+            ),
+            "thefirstsheetisdamaged",
+        ),
         "no furnisher keys": ("k.jsonl", b'{"foo": 1}\n{"bar": 2}\n', "missing"),
         "unsupported type": ("v.xls", b"whatever", ".xls"),
         "empty": ("e.csv", b"", "empty"),

@@ -86,8 +86,11 @@ def canonical_name(cell: str) -> str | None:
     text = unicodedata.normalize("NFKC", cell)
     if not COMBINED.search(text):
         return None
-    parts = {_single_name(header_key(part), PART_ALIASES) for part in COMBINED.split(text)}
-    return parts.pop() if len(parts) == 1 else None  # every part means the same column
+    keys = [header_key(part) for part in COMBINED.split(text)]
+    parts = {_single_name(key, PART_ALIASES) for key in keys}
+    if len(parts) != 1 or not any(_single_name(key) for key in keys):
+        return None  # parts that mean different columns, or only part-only names
+    return parts.pop()  # every part means the same column
 
 
 def _single_name(key: str, more: dict[str, str] | None = None) -> str | None:

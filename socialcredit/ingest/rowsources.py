@@ -27,6 +27,8 @@ SHOWN_TEXT = 200  # characters of an unreadable line kept in the quarantine
 # What a damaged workbook raises while it is read: bad XML (ElementTree's ParseError, or lxml's
 # when openpyxl finds lxml: both are SyntaxErrors), a bad zip member or its compression.
 DAMAGED: tuple[type[Exception], ...] = (SyntaxError, zipfile.BadZipFile, zlib.error, EOFError)
+# ... and what openpyxl raises on a row or cell it cannot make sense of (a row number "1e400").
+SHEET_DAMAGE: tuple[type[Exception], ...] = (*DAMAGED, ValueError, KeyError, IndexError)
 
 
 class _Rows:
@@ -177,13 +179,24 @@ def xlsx_chunks(path: Path, chunk_rows: int, warnings: list[str]) -> Iterator[Ch
         part = getattr(sheet, "_worksheet_path", None)  # the sheet's part in the zip
         if part:
             unsaved = unsaved_formulas(path, part)
-        yield from _sheet_chunks(file, iter(sheet_rows), chunk_rows, warnings, unsaved)
-    except DAMAGED as exc:
-        raise InputFileError(file, f"the first sheet is damaged: {exc}") from exc
+        yield from _sheet_chunks(file, _guarded(file, sheet_rows), chunk_rows, warnings, unsaved)
     finally:
         if isinstance(unsaved, Generator):
             unsaved.close()
         book.close()
+
+
+def _guarded(file: str, sheet_rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+    """The sheet's rows; what openpyxl raises on a damaged sheet is one ``InputFileError``."""
+    rows = iter(sheet_rows)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except SHEET_DAMAGE as exc:
+            raise InputFileError(file, f"the first sheet is damaged: {exc}") from exc
+        yield row
 
 
 def _formula_reason(
@@ -202,7 +215,7 @@ def _formula_reason(
         if column < len(names) and names[column] in read and value is None:
             return (
                 f"cell {get_column_letter(column + 1)}{sheet_row} ({names[column]}) holds "
-                f"{formula[:60]} with no saved result: open and save the workbook in Excel or "
+                f"{formula} with no saved result: open and save the workbook in Excel or "
                 "LibreOffice, or furnish the values"
             )
     return None

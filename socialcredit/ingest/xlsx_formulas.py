@@ -23,10 +23,11 @@ from xml.etree.ElementTree import Element, ParseError, iterparse
 
 TEXT_RESULTS = ("str", "inlineStr")  # cell types whose empty <v> is an empty text
 _FORMULA_TAG = re.compile(rb"<(?:[\w.-]+:)?f[\s>/]")  # <f>, <x:f t="shared" .../>
-_REFERENCE = re.compile(r"\$?([A-Za-z]{1,3})\$?([0-9]+)")
+_REFERENCE = re.compile(r"([A-Za-z]{1,3})([0-9]+)")
 # What a part that cannot be read raises; openpyxl, reading the same part, reports the file.
 UNREADABLE = (KeyError, ParseError, OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
 
+SHOWN_FORMULA = 60  # characters of a formula named in a reason
 RowFormulas = tuple[int, dict[int, str]]  # sheet row -> {column (0-based): formula text}
 
 
@@ -35,10 +36,17 @@ def _local(tag: str) -> str:
 
 
 def _row_number(text: str | None, previous: int) -> int:
-    """A <row>'s "r", written "3" or, by some programs, "3.0" (openpyxl reads both)."""
+    """A <row>'s "r", written "3" or, by some programs, "3.0", as openpyxl reads it; anything
+    else is a ValueError (the scan stops, and openpyxl refuses the row)."""
     if not text:
         return previous + 1
-    return int(text) if text.isdigit() else int(float(text))
+    try:
+        return int(text)
+    except ValueError:
+        number = float(text)
+        if not number.is_integer():  # also "inf" and "nan"
+            raise ValueError(f"{text} is not a row number") from None
+        return int(number)
 
 
 def _column(letters: str) -> int:
@@ -77,7 +85,7 @@ def unsaved_formulas(path: Path, sheet_part: str) -> Iterator[RowFormulas]:
                 if name == "c":
                     reference = _REFERENCE.fullmatch(element.get("r") or "")
                     column = _column(reference.group(1)) if reference else column + 1
-                    formula = _unsaved(element, shared)
+                    formula = _unsaved(element, shared, _cell_name(column, row_no))
                     if formula is not None:
                         found[column] = formula
                 elif name == "row":
@@ -102,16 +110,25 @@ def _has_formulas(path: Path, sheet_part: str) -> bool:
     return False
 
 
-def _unsaved(cell: Element, shared: dict[str, str]) -> str | None:
-    """The cell's formula when it has one and no saved result, else None."""
+def _cell_name(column: int, row_no: int) -> str:
+    letters = ""
+    number = column + 1
+    while number:
+        number, rest = divmod(number - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return f"{letters}{row_no}"
+
+
+def _unsaved(cell: Element, shared: dict[str, str], name: str) -> str | None:
+    """The cell's formula (as shown in a reason) when it has one and no saved result."""
     formula = _child(cell, "f")
     if formula is None:
         return None
-    text = "=" + formula.text if formula.text else ""
+    text = "=" + formula.text[:SHOWN_FORMULA] if formula.text else ""
     key = formula.get("si")
     if formula.get("t") == "shared" and key is not None:
         if text:  # the master cell: its dependents repeat its formula, shifted
-            shared[key] = f"{text} (shared from {cell.get('r')})"
+            shared[key] = f"{text} (shared from {name})"
         else:
             text = shared.get(key, "")
     value = _child(cell, "v")

@@ -11,9 +11,10 @@ import json
 import warnings as pywarnings
 import zipfile
 import zlib
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -21,7 +22,9 @@ import pyarrow as pa
 from socialcredit.errors import InputFileError
 from socialcredit.ingest.chunk import Chunk, Unreadable
 from socialcredit.ingest.columns import CANONICAL, REQUIRED, canonical_name, map_header
-from socialcredit.ingest.xlsx_formulas import RowFormulas, unsaved_formulas
+
+if TYPE_CHECKING:  # the scan imports openpyxl, which only workbooks need
+    from socialcredit.ingest.xlsx_formulas import RowFormulas
 
 SHOWN_TEXT = 200  # characters of an unreadable line kept in the quarantine
 # What a damaged workbook raises while it is read: bad XML (ElementTree's ParseError, or lxml's
@@ -160,6 +163,8 @@ def xlsx_chunks(path: Path, chunk_rows: int, warnings: list[str]) -> Iterator[Ch
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
 
+    from socialcredit.ingest.xlsx_formulas import unsaved_formulas
+
     file = str(path)
     try:
         with pywarnings.catch_warnings():
@@ -167,7 +172,6 @@ def xlsx_chunks(path: Path, chunk_rows: int, warnings: list[str]) -> Iterator[Ch
             book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (InvalidFileException, KeyError, OSError, ValueError, *DAMAGED) as exc:
         raise InputFileError(file, f"not a readable XLSX workbook: {exc}") from exc
-    unsaved: Iterator[RowFormulas] = iter(())
     try:
         if not book.worksheets:
             raise InputFileError(file, "the workbook has no sheet")
@@ -177,12 +181,10 @@ def xlsx_chunks(path: Path, chunk_rows: int, warnings: list[str]) -> Iterator[Ch
         sheet.reset_dimensions()
         sheet_rows: Iterable[tuple[Any, ...]] = sheet.iter_rows(values_only=True)
         part = getattr(sheet, "_worksheet_path", None)  # the sheet's part in the zip
-        if part:
-            unsaved = unsaved_formulas(path, part)
-        yield from _sheet_chunks(file, _guarded(file, sheet_rows), chunk_rows, warnings, unsaved)
+        with closing(unsaved_formulas(path, part)) as unsaved:
+            rows = _guarded(file, sheet_rows)
+            yield from _sheet_chunks(file, rows, chunk_rows, warnings, unsaved)
     finally:
-        if isinstance(unsaved, Generator):
-            unsaved.close()
         book.close()
 
 

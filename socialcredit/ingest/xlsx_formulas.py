@@ -17,9 +17,11 @@ from __future__ import annotations
 import re
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from xml.etree.ElementTree import Element, ParseError, iterparse
+
+from openpyxl.utils.cell import column_index_from_string, get_column_letter
 
 TEXT_RESULTS = ("str", "inlineStr")  # cell types whose empty <v> is an empty text
 _FORMULA_TAG = re.compile(rb"<(?:[\w.-]+:)?f[\s>/]")  # <f>, <x:f t="shared" .../>
@@ -49,25 +51,12 @@ def _row_number(text: str | None, previous: int) -> int:
         return int(number)
 
 
-def _column(letters: str) -> int:
-    number = 0
-    for letter in letters.upper():
-        number = number * 26 + ord(letter) - ord("A") + 1
-    return number - 1
-
-
-def _child(cell: Element, name: str) -> Element | None:
-    for child in cell:
-        if _local(child.tag) == name:
-            return child
-    return None
-
-
-def unsaved_formulas(path: Path, sheet_part: str) -> Iterator[RowFormulas]:
-    """Rows (in sheet order) holding formula cells without a saved result, with the formulas.
+def unsaved_formulas(path: Path, sheet_part: str | None) -> Generator[RowFormulas, None, None]:
+    """Rows (in sheet order) holding formula cells without a saved result, with the formulas;
+    ``sheet_part``: the sheet's part in the zip (none known: nothing is found).
 
     A shared formula's other cells name their master's formula (``<f t="shared" si="0"/>``)."""
-    if not _has_formulas(path, sheet_part):  # most sheets: a byte scan, not a parse
+    if not sheet_part or not _has_formulas(path, sheet_part):  # mostly a byte scan, no parse
         return
     shared: dict[str, str] = {}
     row_no, column, found = 0, -1, dict[int, str]()
@@ -84,8 +73,12 @@ def unsaved_formulas(path: Path, sheet_part: str) -> Iterator[RowFormulas]:
                     continue
                 if name == "c":
                     reference = _REFERENCE.fullmatch(element.get("r") or "")
-                    column = _column(reference.group(1)) if reference else column + 1
-                    formula = _unsaved(element, shared, _cell_name(column, row_no))
+                    if reference:
+                        column = column_index_from_string(reference.group(1).upper()) - 1
+                    else:  # cells may leave out "r": then it is the next column
+                        column += 1
+                    name = f"{get_column_letter(column + 1)}{row_no}"
+                    formula = _unsaved(element, shared, name)
                     if formula is not None:
                         found[column] = formula
                 elif name == "row":
@@ -110,18 +103,9 @@ def _has_formulas(path: Path, sheet_part: str) -> bool:
     return False
 
 
-def _cell_name(column: int, row_no: int) -> str:
-    letters = ""
-    number = column + 1
-    while number:
-        number, rest = divmod(number - 1, 26)
-        letters = chr(ord("A") + rest) + letters
-    return f"{letters}{row_no}"
-
-
 def _unsaved(cell: Element, shared: dict[str, str], name: str) -> str | None:
     """The cell's formula (as shown in a reason) when it has one and no saved result."""
-    formula = _child(cell, "f")
+    formula = cell.find("{*}f")  # in any namespace, or none
     if formula is None:
         return None
     text = "=" + formula.text[:SHOWN_FORMULA] if formula.text else ""
@@ -131,7 +115,7 @@ def _unsaved(cell: Element, shared: dict[str, str], name: str) -> str | None:
             shared[key] = f"{text} (shared from {name})"
         else:
             text = shared.get(key, "")
-    value = _child(cell, "v")
+    value = cell.find("{*}v")
     if value is not None and (value.text or cell.get("t") in TEXT_RESULTS):
         return None
     return text or "a formula"

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from alembic import command
 from derive_scenarios import AS_OF, filings, follow_ups, registrations, snapshot
-from derive_support import add_events, make_store, org, person, store
+from derive_support import add_events, event, make_store, org, person, store
 from sqlalchemy import func, select
 
 from socialcredit.derive.run_finish import RunFinish
@@ -42,6 +42,7 @@ def test_a_full_run_writes_only_what_changed_and_equals_a_whole_rewrite(
     db_url: str, run: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rng = random.Random(11)
+    sqlite = db_url.startswith("sqlite")
     persons, orgs = [person(i + 1) for i in range(12)], [org(i + 1) for i in range(5)]
     make_store(db_url)
     first = filings(rng, "a", persons, orgs, 60) + registrations(rng, "r", persons, orgs)
@@ -62,17 +63,26 @@ def test_a_full_run_writes_only_what_changed_and_equals_a_whole_rewrite(
     rows = result["ratings"] + result["list_entries"] + result["decisions"]
     assert written["method"] == "changed_rows"
     assert 0 < written["rows_inserted"] + written["rows_deleted"] < rows
+    # On SQLite the stored rows' hashes come from the ledger copy, kept by the previous run.
+    assert written["compared_with"] == ("ledger_copy" if sqlite else "store")
     changed = snapshot(db_url)
     later += dt.timedelta(days=1)
 
     monkeypatch.setenv("SOCIALCREDIT_DERIVE_DELTA_MAX_SHARE", "0")  # whole tables, from scratch
     again = _derive(run, db_url, later)
-    assert again["written"] == {"method": "whole_tables", "rows_deleted": 0, "rows_inserted": rows}
+    whole = {"method": "whole_tables", "rows_deleted": 0, "rows_inserted": rows}
+    assert again["written"] == {**whole, "compared_with": ""}
     assert snapshot(db_url) == changed
 
     monkeypatch.delenv("SOCIALCREDIT_DERIVE_DELTA_MAX_SHARE")
     unchanged = _derive(run, db_url, later)["written"]
-    assert unchanged == {"method": "changed_rows", "rows_deleted": 0, "rows_inserted": 0}
+    # The run before compared nothing, so kept no hashes: this one reads the store's rows.
+    assert unchanged == {
+        "method": "changed_rows",
+        "rows_deleted": 0,
+        "rows_inserted": 0,
+        "compared_with": "store",
+    }
     assert [when for _, when in _finished_runs(db_url)] == [
         AS_OF,
         later - dt.timedelta(days=1),
@@ -154,3 +164,43 @@ def test_a_setting_out_of_range_is_a_one_line_error(
     assert "config_invalid" in failed.output
     assert "SOCIALCREDIT_DERIVE_DELTA_MAX_SHARE='2'" in failed.output.replace("\n", "")
     assert "Traceback" not in failed.output
+
+
+def test_hashes_kept_by_a_run_are_not_used_after_an_incremental_run(
+    db_url: str, run: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full run compares with the hashes the last full run kept (SQLite) only while that run
+    is still the store's last finished one: an incremental run rewrites rows behind them."""
+    rng = random.Random(21)
+    persons, orgs = [person(i + 1) for i in range(6)], [org(i + 1) for i in range(3)]
+    make_store(db_url)
+    add_events(
+        db_url, filings(rng, "a", persons, orgs, 20) + registrations(rng, "r", persons, orgs)
+    )
+    _derive(run, db_url)
+    before = snapshot(db_url)
+
+    # A new defaulter filing, derived incrementally: that person's rows change in the store.
+    filing = event("court", "X-1", persons[0], "court.dishonest_defaulter", AS_OF, ground="evasion")
+    add_events(db_url, [filing])
+    out = run("derive", "--db", db_url, "--as-of", AS_OF.isoformat(), "--json")
+    assert json.loads(out.stdout)["mode"] == "incremental"
+    assert snapshot(db_url) != before
+
+    # Revoked again: the full run's results equal the first run's, which the kept hashes
+    # describe; only the store's own rows show what must change back.
+    add_events(db_url, [{**filing, "action": "revoke"}])
+    written = _derive(run, db_url)["written"]
+    assert written["compared_with"] == "store"
+    assert written["rows_deleted"] > 0
+    assert snapshot(db_url) == before
+
+    # Now the hashes are this run's again, and the next full run uses them.
+    again = _derive(run, db_url)["written"]
+    expected = "ledger_copy" if db_url.startswith("sqlite") else "store"
+    assert again == {
+        "method": "changed_rows",
+        "rows_deleted": 0,
+        "rows_inserted": 0,
+        "compared_with": expected,
+    }

@@ -19,7 +19,7 @@ from typing import Any
 import ibis
 from ibis import _
 
-from socialcredit.derive.policy_tables import PolicyRelations
+from socialcredit.derive.policy_tables import PolicyRelations, StageReads
 from socialcredit.store.event_keys import EVENT_FIELDS
 
 Table = Any  # ibis.Table; Ibis ships no type information
@@ -98,16 +98,11 @@ def with_subjects(events: Table, subjects: Table) -> Table:
     return joined.select(*events.columns, *SUBJECT_ATTRIBUTES)
 
 
-def record_states(events: Table, changes: Table, policy: PolicyRelations, as_of: dt.date) -> Table:
-    """One row per (furnisher, record_id) filed on or before ``as_of``, with its status then.
+def filed_records(events: Table, policy: PolicyRelations, as_of: dt.date) -> Table:
+    """One row per (furnisher, record_id) filed on or before ``as_of`` in a category of the
+    policy, without its status: what ``record_states`` adds that to, and what a run counts.
 
-    ``events`` carry their subject's attributes (``with_subjects``); ``changes`` is
-    ``record_changes(events, as_of)``. Lean on purpose: the subject's kind, the category, the
-    dates and the status, which every later stage needs. The amendable fields and the dates a
-    report shows come from ``with_details`` for the records that need them (list entries, legal
-    representatives, one subject's report): carrying them for every record of a large ledger
-    cost more than all the later stages together.
-    """
+    ``events`` carry their subject's attributes (``with_subjects``)."""
     day = day_literal(as_of)
     known = events.filter((events.decided_on <= day) & (events.action == "file"))
     files = known.select(
@@ -120,17 +115,40 @@ def record_states(events: Table, changes: Table, policy: PolicyRelations, as_of:
         "decided_on",
         file_seq=known.seq,
     )
-    ends = changes.select("c_furnisher", "c_record_id", "revoked_on", "fulfilled_on")
-    rec = files.join(policy.categories, _.category == policy.categories.category).left_join(
-        ends, [_.furnisher == ends.c_furnisher, _.record_id == ends.c_record_id]
-    )
+    rec = files.join(policy.categories, _.category == policy.categories.category)
     # Defence in depth: a record about a subject under the category's minimum age never counts.
     old_enough = (
         rec.min_subject_age.isnull()
         | rec.birth_date.isnull()
         | (_ymd(rec.decided_on) - _ymd(rec.birth_date) >= rec.min_subject_age * 10000)
     )
-    rec = rec.filter(old_enough)
+    return rec.filter(old_enough).select(
+        "furnisher",
+        "record_id",
+        "subject_id",
+        "kind",
+        "category",
+        "decided_on",
+        "file_seq",
+        "carries_legal_rep",
+        "publication_max_days",
+    )
+
+
+def record_states(events: Table, changes: Table, policy: PolicyRelations, as_of: dt.date) -> Table:
+    """One row per (furnisher, record_id) filed on or before ``as_of``, with its status then.
+
+    ``events`` carry their subject's attributes (``with_subjects``); ``changes`` is
+    ``record_changes(events, as_of)``. Lean on purpose: the subject's kind, the category, the
+    dates and the status, which every later stage needs. The amendable fields and the dates a
+    report shows come from ``with_details`` for the records that need them (list entries, legal
+    representatives, one subject's report): carrying them for every record of a large ledger
+    cost more than all the later stages together.
+    """
+    day = day_literal(as_of)
+    ends = changes.select("c_furnisher", "c_record_id", "revoked_on", "fulfilled_on")
+    filed = filed_records(events, policy, as_of)
+    rec = filed.left_join(ends, [_.furnisher == ends.c_furnisher, _.record_id == ends.c_record_id])
     status = ibis.cases(
         (rec.revoked_on.notnull(), "revoked"),
         (rec.fulfilled_on.notnull(), "fulfilled"),
@@ -148,6 +166,29 @@ def record_states(events: Table, changes: Table, policy: PolicyRelations, as_of:
         "carries_legal_rep",
         status=status,
     )
+
+
+def working_set(states: Table, reads: StageReads, as_of: dt.date) -> Table:
+    """The record states a later stage of a run reads (``StageReads``, from the policy): the
+    active records of the categories lists, ratings and registrations use, each no older than
+    its category still counts, and the registrations of new-subject bands unless revoked.
+
+    Most of a large ledger is old or never scored (repaid loans past their last decay step):
+    materialising only this subset, rather than every record's state, is most of what makes a
+    run scale. Which records they are, and how old, is decided here from the policy alone."""
+    by_limit: dict[tuple[str, int | None], list[str]] = {}
+    for (kind, category), limit in sorted(reads.active.items()):
+        by_limit.setdefault((kind, limit), []).append(category)
+    wanted = []
+    for (kind, limit), categories in sorted(by_limit.items(), key=repr):
+        clause = (states.kind == kind) & states.category.isin(categories)
+        if limit is not None:  # age in days below the limit
+            clause &= states.decided_on > day_literal(as_of - dt.timedelta(days=limit))
+        wanted.append(clause)
+    kept = (states.status == "active") & functools.reduce(operator.or_, wanted, ibis.literal(False))
+    if reads.registrations:
+        kept |= (states.status != "revoked") & states.category.isin(list(reads.registrations))
+    return states.filter(kept)
 
 
 def with_details(records: Table, events: Table, changes: Table, policy: PolicyRelations) -> Table:

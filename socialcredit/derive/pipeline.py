@@ -15,7 +15,7 @@ from typing import Any
 from socialcredit.derive import expressions as x
 from socialcredit.derive import scoring
 from socialcredit.derive.engines import Engine
-from socialcredit.derive.policy_tables import PolicyRelations, PolicyTables
+from socialcredit.derive.policy_tables import PolicyRelations, PolicyTables, stage_reads
 from socialcredit.store import tables
 
 Table = Any  # ibis.Table
@@ -51,7 +51,7 @@ class Derived:
     computes it for one subject; the others replace the stored tables of their names."""
 
     subjects: Table
-    states: Table  # the lean record states every stage reads (materialised)
+    filed: Table  # every record filed by the as-of date (not materialised: it is counted)
     records: Table
     ratings: Table
     list_entries: Table
@@ -87,7 +87,9 @@ def _stage(engine: Engine, name: str, key: tuple[Any, ...], build: Callable[[], 
 
 @dataclass(frozen=True)
 class RecordStages:
-    """The first stages, which everything else reads: subjects, events, changes, states."""
+    """The first stages, which everything else reads: subjects, events and changes
+    (materialised), and every record's state (an expression: a run materialises only the
+    states later stages read, ``expressions.working_set``)."""
 
     relations: PolicyRelations
     people: Table
@@ -126,7 +128,7 @@ def record_stages(
     key = (as_of, policy.fingerprint, tuple(known.schema().items()), tuple(people.schema().items()))
     progress("record states")
     changes = _stage(engine, "sc_changes", key, lambda: x.record_changes(known, as_of))
-    states = _stage(engine, "sc_records", key, lambda: x.record_states(known, changes, rel, as_of))
+    states = x.record_states(known, changes, rel, as_of)
     return RecordStages(rel, people, known, changes, states, key)
 
 
@@ -139,13 +141,9 @@ def derive_relations(
     progress: Progress = quiet,
 ) -> Derived:
     base = record_stages(engine, events, subjects, policy, as_of, progress)
-    rel, known, changes, records, key = (
-        base.relations,
-        base.known,
-        base.changes,
-        base.states,
-        base.key,
-    )
+    rel, known, changes, key = base.relations, base.known, base.changes, base.key
+    reads = stage_reads(policy)
+    records = _stage(engine, "sc_records", key, lambda: x.working_set(base.states, reads, as_of))
     progress("list entries")
     listable = policy.listable_categories()
     candidates = _stage(
@@ -168,7 +166,7 @@ def derive_relations(
     )
     return Derived(
         subjects=base.people,
-        states=records,
+        filed=x.filed_records(known, rel, as_of),
         records=base.records(),
         ratings=ratings.select(*STORED["ratings"]),
         list_entries=entries.select(*STORED["list_entries"]),

@@ -123,6 +123,55 @@ class PolicyTables:
 
 
 @dataclass(frozen=True)
+class StageReads:
+    """Which record states the stages after them read (see ``expressions.working_set``).
+
+    ``active``: per (subject kind, category), the age in days an active record must be below
+    (None: any age). ``registrations``: the categories of new-subject bands, read whatever the
+    status but revoked."""
+
+    active: dict[tuple[str, str], int | None]
+    registrations: tuple[str, ...]
+
+
+def stage_reads(tables: PolicyTables) -> StageReads:
+    """What lists (every age: their terms run from the decision), organisations' legal
+    representatives, direct bands (every age) and rating points (while some decay step still
+    gives a non-zero share, truncated as ``rating_contributions`` truncates) read."""
+    active: dict[tuple[str, str], int | None] = {}
+
+    def widen(key: tuple[str, str], limit: int | None) -> None:
+        """Keep the larger limit (None is the largest)."""
+        current = active.get(key, 0)
+        if current is not None and (limit is None or limit > current):
+            active[key] = limit
+
+    for target in tables.list_targets.to_pylist():
+        widen((target["subject_kind"], target["category"]), None)
+    for category in tables.categories.to_pylist():
+        if category["carries_legal_rep"]:
+            widen(("org", category["category"]), None)
+    steps: dict[str, list[dict[str, Any]]] = {}
+    for step in tables.rating_decay.to_pylist():
+        steps.setdefault(step["rating"], []).append(step)
+    for point in tables.rating_points.to_pylist():
+        key = (point["subject_kind"], point["category"])
+        if point["direct_band"] is not None:
+            widen(key, None)
+        counting = [
+            s["until_days"]
+            for s in steps.get(point["rating"], [])
+            if abs(point["points"] * s["percent"]) // 100 != 0
+        ]
+        if counting:
+            widen(key, max(counting))
+    registrations = {
+        m["new_category"] for m in tables.rating_models.to_pylist() if m["new_category"]
+    }
+    return StageReads(active, tuple(sorted(registrations)))
+
+
+@dataclass(frozen=True)
 class PolicyRelations:
     """The same tables as Ibis expressions."""
 

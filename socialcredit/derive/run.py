@@ -103,7 +103,7 @@ def _counts(engine: DeriveEngine, derived: Derived) -> dict[str, Any]:
     per_list = engine.to_arrow(derived.list_entries.list_code.value_counts())
     return {
         "subjects": engine.count(derived.subjects),
-        "records": engine.count(derived.states),
+        "records": engine.count(derived.filed),
         "ratings": engine.count(derived.ratings),
         "list_entries": engine.count(derived.list_entries),
         "decisions": engine.count(derived.decisions),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import fields
 from typing import Any
 
@@ -22,6 +23,7 @@ from ibis.backends.sql.datatypes import DuckDBType
 from sqlalchemy.engine import URL, make_url
 
 from socialcredit.derive import ledger_mirror
+from socialcredit.derive.engines import duckdb_hash_cache as hash_cache
 from socialcredit.derive.engines.duckdb_delta import apply_delta, plan_delta
 from socialcredit.derive.engines.duckdb_write import (
     TableWrite,
@@ -44,6 +46,7 @@ from socialcredit.settings import Settings
 from socialcredit.store.engine import normalise_url
 
 Table = Any  # ibis.Table
+Progress = Callable[[str], None]
 
 STORE = "store"  # the attached catalog's name
 
@@ -167,15 +170,34 @@ class DuckDBEngine:
         if self._schema is None or self._url is None:
             raise StoreError("no store attached")
         url = self._url
+        # The stored rows' hashes kept by the last run (SQLite, with the ledger copy attached).
+        keeps_hashes = self._columnar_ledger and finish is not None
+        stamp = None
+        if keeps_hashes and finish is not None:
+            stamp = hash_cache.store_run(self.con, STORE, self._schema, finish.run_id)
+        hashes: dict[str, str] = {}
         if delta_max_share > 0:
-            deltas = plan_delta(self.con, STORE, self._schema, writes, delta_max_share, progress)
-            if deltas is not None:
+            targets = [w.target for w in writes]
+            cached = None
+            if keeps_hashes and hash_cache.usable(
+                self.con, ledger_mirror.CATALOG, STORE, self._schema, targets
+            ):
+                cached = {
+                    t: f"{ledger_mirror.CATALOG}.{hash_cache.cache_table(t)}" for t in targets
+                }
+            plan = plan_delta(
+                self.con, STORE, self._schema, writes, delta_max_share, progress, cached
+            )
+            hashes = plan.hashes
+            if plan.deltas is not None:
                 self.detach()  # the store's own driver writes: one SQLite library at a time
-                apply_delta(url, deltas, finish, progress)
+                apply_delta(url, plan.deltas, finish, progress)
+                self._keep_hashes(stamp, hashes, progress)
                 return Written(
                     "changed_rows",
-                    sum(len(d.deletes) for d in deltas),
-                    sum(len(d.inserts) for d in deltas),
+                    sum(len(d.deletes) for d in plan.deltas),
+                    sum(len(d.inserts) for d in plan.deltas),
+                    "ledger_copy" if cached else "store",
                 )
         whole = Written("whole_tables", 0, self._rows(writes))
         suffix = shadow_suffix(tag)
@@ -202,7 +224,26 @@ class DuckDBEngine:
             self.detach()
             drop_sqlite_shadows(path, writes, suffix)
             raise
+        self._keep_hashes(stamp, hashes, progress)
         return whole
+
+    def _keep_hashes(
+        self, stamp: hash_cache.RunStamp | None, hashes: dict[str, str], progress: Progress
+    ) -> None:
+        """After the store committed a run's results: keep their hashes in the ledger copy for
+        the next run, or, when they were not computed, unstamp the old ones."""
+        if not self._columnar_ledger:
+            return
+        if stamp is None or not hashes:
+            hash_cache.forget(self.con, ledger_mirror.CATALOG)
+            return
+        progress("keeping the results' hashes in the ledger copy")
+        try:
+            hash_cache.save(self.con, ledger_mirror.CATALOG, stamp, hashes)
+        except duckdb.Error as exc:  # the results are committed: the next run reads the store
+            progress(f"could not keep the results' hashes ({exc}); the next run reads the store")
+            with suppress(duckdb.Error):
+                hash_cache.forget(self.con, ledger_mirror.CATALOG)
 
     def _rows(self, writes: Sequence[TableWrite]) -> int:
         total = 0

@@ -15,7 +15,7 @@ is harmless.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +72,7 @@ class _Compared:
     inserts: int
     deletes: int
     rows: int
+    new: str  # the new results' keys and hashes
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
@@ -80,13 +81,18 @@ def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
 
 
 def _compare(
-    con: duckdb.DuckDBPyConnection, catalog: str, schema: str, write: TableWrite
+    con: duckdb.DuckDBPyConnection,
+    catalog: str,
+    schema: str,
+    write: TableWrite,
+    cached: str | None,
 ) -> _Compared:
     """Materialise (in DuckDB) the rows to insert and the keys to delete for one table.
 
     Rows are compared by key and a 64-bit hash of all their values, computed as the stored
-    rows are scanned: the stored tables are read once and never held in memory. A changed row
-    whose hash equals its old version's by chance (about 1 in 2^64) would be left as it was
+    rows are scanned (or read from ``cached``, a table of the stored rows' keys and hashes:
+    ``duckdb_hash_cache``): the stored tables are read once and never held in memory. A changed
+    row whose hash equals its old version's by chance (about 1 in 2^64) would be left as it was
     until it changes again."""
     types = _types(con, write.source)
     keys = tuple(c.name for c in metadata.tables[write.target].primary_key.columns)
@@ -99,10 +105,10 @@ def _compare(
     # no DATE, PostgreSQL's integers are narrower), so that equal rows hash alike.
     stored_values = ", ".join(f"CAST({quote_ident(c)} AS {types[c]})" for c in write.columns)
     new_values = ", ".join(quote_ident(c) for c in write.columns)
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {old} AS "
-        f"SELECT {key_list}, hash({stored_values}) AS row_hash FROM {stored}"
-    )
+    stored_hashes = f"SELECT {key_list}, hash({stored_values}) AS row_hash FROM {stored}"
+    if cached is not None:
+        stored_hashes = f"SELECT {key_list}, row_hash FROM {cached}"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {old} AS {stored_hashes}")
     source = quote_ident(write.source)
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {new} AS "
@@ -118,8 +124,18 @@ def _compare(
         f"SELECT {key_list} FROM (SELECT * FROM {old} EXCEPT SELECT * FROM {new})"
     )
     return _Compared(
-        write, keys, types, put, gone, _count(con, put), _count(con, gone), _count(con, new)
+        write, keys, types, put, gone, _count(con, put), _count(con, gone), _count(con, new), new
     )
+
+
+@dataclass(frozen=True)
+class DeltaPlan:
+    """The differences to apply (None when they exceed the share: write whole tables), and per
+    target the DuckDB table of the new results' keys and hashes (what ``duckdb_hash_cache``
+    keeps for the next run)."""
+
+    deltas: list[TableDelta] | None
+    hashes: dict[str, str]
 
 
 def plan_delta(
@@ -129,17 +145,27 @@ def plan_delta(
     writes: Sequence[TableWrite],
     max_share: float,
     progress: Progress,
-) -> list[TableDelta] | None:
-    """The differences to apply, or None when they exceed ``max_share`` of the new rows (a first
-    run, into empty tables, changes all of them)."""
+    cached: Mapping[str, str] | None = None,
+) -> DeltaPlan:
+    """Compare the new results with the stored rows (their keys and hashes from ``cached``,
+    target -> table, when given); the differences are None when they exceed ``max_share`` of
+    the new rows (a first run, into empty tables, changes all of them)."""
     compared = []
     for write in writes:
-        progress(f"compare {write.target}")
-        compared.append(_compare(con, catalog, schema, write))
+        source = "" if cached is None else " (stored hashes from the ledger copy)"
+        progress(f"compare {write.target}{source}")
+        table = None if cached is None else cached[write.target]
+        compared.append(_compare(con, catalog, schema, write, table))
+    hashes = {c.write.target: c.new for c in compared}
     changed = sum(c.inserts + c.deletes for c in compared)
     total = sum(c.rows for c in compared)
     if total == 0 or changed > max_share * total:
-        return None
+        return DeltaPlan(None, hashes)
+    return DeltaPlan(_deltas(con, compared), hashes)
+
+
+def _deltas(con: duckdb.DuckDBPyConnection, compared: Sequence[_Compared]) -> list[TableDelta]:
+    """Each compared table's rows to delete and insert, as the store's driver takes them."""
     return [
         TableDelta(
             target=c.write.target,

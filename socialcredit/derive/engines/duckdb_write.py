@@ -62,6 +62,9 @@ class Written:
     method: str
     rows_deleted: int
     rows_inserted: int
+    # Where a changed-rows comparison read the stored rows' hashes: the store itself, or the
+    # copy the previous run kept beside it (``duckdb_hash_cache``); empty when none was made.
+    compared_with: str = ""
 
 
 def quote_ident(name: str) -> str:

@@ -44,6 +44,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     ),
     "rating_points": pa.schema(
         [
+            ("point_id", pa.int64()),  # the row's number: a cheap key to group records by
             ("rating", pa.string()),
             ("subject_kind", pa.string()),
             ("category", pa.string()),
@@ -214,6 +215,7 @@ def _rating_rows(policy: Policy) -> dict[str, list[dict[str, Any]]]:
         )
         points.extend(
             {
+                "point_id": len(points) + number,
                 "rating": rating.code,
                 "subject_kind": rating.subject_kind,
                 "category": p.category,
@@ -221,7 +223,7 @@ def _rating_rows(policy: Policy) -> dict[str, list[dict[str, Any]]]:
                 "cap": p.cap,
                 "direct_band": p.direct_band,
             }
-            for p in rating.points
+            for number, p in enumerate(rating.points)
         )
         start = 0
         for step in rating.decay:

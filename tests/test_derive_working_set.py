@@ -1,4 +1,5 @@
-"""A run materialises only the record states later stages read (``expressions.working_set``):
+"""A run materialises only the record states later stages read (``record_states`` with
+``stage_reads``):
 which ones follows from the policy, and leaving the others out changes no result."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import pytest
 from derive_scenarios import AS_OF, FURNISHER, ORG_CATEGORIES, PERSON_CATEGORIES, snapshot
 from derive_support import add_events, event, make_store, org, person
 
-from socialcredit.derive import expressions, pipeline
+from socialcredit.derive import pipeline
 from socialcredit.derive.policy_tables import policy_tables, stage_reads
 from socialcredit.policy.load import load_default
 
@@ -75,7 +76,7 @@ def test_deriving_from_every_record_state_gives_the_same_results(
     assert from_working_set["list_entries"] and from_working_set["decisions"]
 
     # The same run over every record's state: the reference the working set must equal.
-    monkeypatch.setattr(expressions, "working_set", lambda states, reads, as_of: states)
+    monkeypatch.setattr(pipeline, "stage_reads", lambda policy: None)
     monkeypatch.setattr(pipeline, "_COMPILED", {})
     everything = json.loads(run(*derive).stdout)
     assert snapshot(db_url) == from_working_set

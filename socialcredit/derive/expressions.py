@@ -135,7 +135,13 @@ def filed_records(events: Table, policy: PolicyRelations, as_of: dt.date) -> Tab
     )
 
 
-def record_states(events: Table, changes: Table, policy: PolicyRelations, as_of: dt.date) -> Table:
+def record_states(
+    events: Table,
+    changes: Table,
+    policy: PolicyRelations,
+    as_of: dt.date,
+    reads: StageReads | None = None,
+) -> Table:
     """One row per (furnisher, record_id) filed on or before ``as_of``, with its status then.
 
     ``events`` carry their subject's attributes (``with_subjects``); ``changes`` is
@@ -144,10 +150,20 @@ def record_states(events: Table, changes: Table, policy: PolicyRelations, as_of:
     report shows come from ``with_details`` for the records that need them (list entries, legal
     representatives, one subject's report): carrying them for every record of a large ledger
     cost more than all the later stages together.
+
+    With ``reads`` (``policy_tables.stage_reads``), only the states a later stage of a run
+    reads: the active records of the categories lists, ratings and legal representatives use,
+    each while it can still count (a scored record only while a decay step gives it points),
+    and the registrations of new-subject bands unless revoked. Most of a large ledger is old or
+    never scored (repaid loans past their last decay step), and most of the rest is left out
+    before the join with ``changes``: that, and materialising a third of the rows, is most of
+    what makes a run scale.
     """
     day = day_literal(as_of)
     ends = changes.select("c_furnisher", "c_record_id", "revoked_on", "fulfilled_on")
     filed = filed_records(events, policy, as_of)
+    if reads is not None:
+        filed = filed.filter(_possibly_read(filed, reads, as_of))
     rec = filed.left_join(ends, [_.furnisher == ends.c_furnisher, _.record_id == ends.c_record_id])
     status = ibis.cases(
         (rec.revoked_on.notnull(), "revoked"),
@@ -155,7 +171,7 @@ def record_states(events: Table, changes: Table, policy: PolicyRelations, as_of:
         (_plus_days(rec.decided_on, rec.publication_max_days) <= day, "expired"),
         else_="active",
     )
-    return rec.select(
+    states = rec.select(
         "furnisher",
         "record_id",
         "subject_id",
@@ -166,29 +182,29 @@ def record_states(events: Table, changes: Table, policy: PolicyRelations, as_of:
         "carries_legal_rep",
         status=status,
     )
+    if reads is None:
+        return states
+    kept = states.status == "active"
+    if reads.registrations:
+        kept |= (states.status != "revoked") & states.category.isin(list(reads.registrations))
+    return states.filter(kept)
 
 
-def working_set(states: Table, reads: StageReads, as_of: dt.date) -> Table:
-    """The record states a later stage of a run reads (``StageReads``, from the policy): the
-    active records of the categories lists, ratings and registrations use, each no older than
-    its category still counts, and the registrations of new-subject bands unless revoked.
-
-    Most of a large ledger is old or never scored (repaid loans past their last decay step):
-    materialising only this subset, rather than every record's state, is most of what makes a
-    run scale. Which records they are, and how old, is decided here from the policy alone."""
+def _possibly_read(filed: Table, reads: StageReads, as_of: dt.date) -> Any:
+    """Whether a later stage may read a filed record, whatever its status: its (kind,
+    category) is read at its age, or its category is a registration."""
     by_limit: dict[tuple[str, int | None], list[str]] = {}
     for (kind, category), limit in sorted(reads.active.items()):
         by_limit.setdefault((kind, limit), []).append(category)
     wanted = []
     for (kind, limit), categories in sorted(by_limit.items(), key=repr):
-        clause = (states.kind == kind) & states.category.isin(categories)
+        clause = (filed.kind == kind) & filed.category.isin(categories)
         if limit is not None:  # age in days below the limit
-            clause &= states.decided_on > day_literal(as_of - dt.timedelta(days=limit))
+            clause &= filed.decided_on > day_literal(as_of - dt.timedelta(days=limit))
         wanted.append(clause)
-    kept = (states.status == "active") & functools.reduce(operator.or_, wanted, ibis.literal(False))
     if reads.registrations:
-        kept |= (states.status != "revoked") & states.category.isin(list(reads.registrations))
-    return states.filter(kept)
+        wanted.append(filed.category.isin(list(reads.registrations)))
+    return functools.reduce(operator.or_, wanted, ibis.literal(False))
 
 
 def with_details(records: Table, events: Table, changes: Table, policy: PolicyRelations) -> Table:

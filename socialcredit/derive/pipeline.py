@@ -89,7 +89,7 @@ def _stage(engine: Engine, name: str, key: tuple[Any, ...], build: Callable[[], 
 class RecordStages:
     """The first stages, which everything else reads: subjects, events and changes
     (materialised), and every record's state (an expression: a run materialises only the
-    states later stages read, ``expressions.working_set``)."""
+    states later stages read: ``record_states`` with ``stage_reads``)."""
 
     relations: PolicyRelations
     people: Table
@@ -143,7 +143,9 @@ def derive_relations(
     base = record_stages(engine, events, subjects, policy, as_of, progress)
     rel, known, changes, key = base.relations, base.known, base.changes, base.key
     reads = stage_reads(policy)
-    records = _stage(engine, "sc_records", key, lambda: x.working_set(base.states, reads, as_of))
+    records = _stage(
+        engine, "sc_records", key, lambda: x.record_states(known, changes, rel, as_of, reads)
+    )
     progress("list entries")
     listable = policy.listable_categories()
     candidates = _stage(

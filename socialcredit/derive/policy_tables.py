@@ -125,7 +125,7 @@ class PolicyTables:
 
 @dataclass(frozen=True)
 class StageReads:
-    """Which record states the stages after them read (see ``expressions.working_set``).
+    """Which record states the stages after them read (see ``expressions.record_states``).
 
     ``active``: per (subject kind, category), the age in days an active record must be below
     (None: any age). ``registrations``: the categories of new-subject bands, read whatever the

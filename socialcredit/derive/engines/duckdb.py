@@ -235,7 +235,9 @@ class DuckDBEngine:
         if not self._columnar_ledger:
             return
         if stamp is None or not hashes:
-            hash_cache.forget(self.con, ledger_mirror.CATALOG)
+            # Tidiness only: an older run's stamp no longer matches the last finished run.
+            with suppress(duckdb.Error):
+                hash_cache.forget(self.con, ledger_mirror.CATALOG)
             return
         progress("keeping the results' hashes in the ledger copy")
         try:

@@ -45,14 +45,11 @@ def store_run(
 ) -> RunStamp | None:
     """The run ``run_id`` of the attached store, or (None) its last finished one."""
     runs = f"{store}.{quote_ident(schema)}.derive_runs"
-    if run_id is None:
-        where, params = "finished_at IS NOT NULL", []
-    else:
-        where, params = "run_id = ?", [run_id]
+    # An integer inlined (safe): a bound one is not pushed down to SQLite, which then scans.
+    where = "finished_at IS NOT NULL" if run_id is None else f"run_id = {int(run_id)}"
     row = con.execute(
         f"SELECT run_id, CAST(started_at AS VARCHAR) FROM {runs} WHERE {where} "
-        "ORDER BY run_id DESC LIMIT 1",
-        params,
+        "ORDER BY run_id DESC LIMIT 1"
     ).fetchone()
     version = con.execute(
         "SELECT string_agg(version_num, ',' ORDER BY version_num) "
@@ -62,12 +59,17 @@ def store_run(
     return None if row is None else RunStamp(int(row[0]), str(row[1]), revision)
 
 
+def _tables(con: duckdb.DuckDBPyConnection, catalog: str) -> set[str]:
+    """The tables of ``catalog``. From ``duckdb_columns()``: ``duckdb_tables()`` estimates the
+    size of every table of every attached catalog, which takes seconds on a large store."""
+    rows = con.execute(
+        "SELECT DISTINCT table_name FROM duckdb_columns() WHERE database_name = ?", [catalog]
+    ).fetchall()
+    return {str(name) for (name,) in rows}
+
+
 def _stamp(con: duckdb.DuckDBPyConnection, catalog: str) -> RunStamp | None:
-    found = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?",
-        [catalog, STATE],
-    ).fetchone()
-    if not found or not found[0]:
+    if STATE not in _tables(con, catalog):
         return None
     try:
         row = con.execute(f"SELECT run_id, started_at, revision FROM {catalog}.{STATE}").fetchone()
@@ -88,12 +90,7 @@ def usable(
     stamp = _stamp(con, catalog)
     if stamp is None or stamp != store_run(con, store, schema):
         return False
-    present = {
-        str(name)
-        for (name,) in con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [catalog]
-        ).fetchall()
-    }
+    present = _tables(con, catalog)
     return all(cache_table(target) in present for target in targets)
 
 

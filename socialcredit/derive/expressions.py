@@ -35,6 +35,17 @@ SUBJECT_ATTRIBUTES = ("kind", "birth_date")
 AMENDABLE = ("document_no", "amount_fen", "ground", "extension_months", "legal_rep_id")
 EPOCH = ibis.literal(dt.date(1970, 1, 1), type="date")
 SEQ_SPAN = 10**12  # orders amendments by (date, seq) as one integer; seqs stay below this
+# A record's state as every later stage reads it (``record_states`` adds its status).
+STATE_COLUMNS = (
+    "furnisher",
+    "record_id",
+    "subject_id",
+    "kind",
+    "category",
+    "decided_on",
+    "file_seq",
+    "carries_legal_rep",
+)
 
 
 def day_literal(value: dt.date) -> Any:
@@ -122,17 +133,7 @@ def filed_records(events: Table, policy: PolicyRelations, as_of: dt.date) -> Tab
         | rec.birth_date.isnull()
         | (_ymd(rec.decided_on) - _ymd(rec.birth_date) >= rec.min_subject_age * 10000)
     )
-    return rec.filter(old_enough).select(
-        "furnisher",
-        "record_id",
-        "subject_id",
-        "kind",
-        "category",
-        "decided_on",
-        "file_seq",
-        "carries_legal_rep",
-        "publication_max_days",
-    )
+    return rec.filter(old_enough).select(*STATE_COLUMNS, "publication_max_days")
 
 
 def record_states(
@@ -171,17 +172,7 @@ def record_states(
         (_plus_days(rec.decided_on, rec.publication_max_days) <= day, "expired"),
         else_="active",
     )
-    states = rec.select(
-        "furnisher",
-        "record_id",
-        "subject_id",
-        "kind",
-        "category",
-        "decided_on",
-        "file_seq",
-        "carries_legal_rep",
-        status=status,
-    )
+    states = rec.select(*STATE_COLUMNS, status=status)
     if reads is None:
         return states
     kept = states.status == "active"

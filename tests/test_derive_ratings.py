@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 from typing import Any
 
-from derive_support import add_events, event, make_store, org, person
+from derive_support import POLICY, add_events, event, make_store, org, person
 
 AS_OF = dt.date(2025, 6, 1)
 
@@ -150,3 +151,53 @@ def test_org_grades_direct_band_new_subject_band_and_reason_limit(db_url: str, r
     assert old["reasons"][1]["points"] == 10
     plain = rating_of(run, db_url, o["plain"])  # registered exactly 365 days ago: not new
     assert (plain["score"], plain["band"]) == (100, "A")
+
+
+SECOND_PERSON_RATING = """
+[[ratings]]
+code = "person_tax"
+name = "Person tax score"
+subject_kind = "person"
+legal_basis = "Test rating basis"
+base = 100
+min_score = 0
+max_score = 100
+decay = [ { until_days = 1000000, percent = 100 } ]
+points = [
+  { category = "tax.major_violation", points = -20 },
+  { category = "admin.penalty_general", points = -10 },
+]
+bands = [ { band = "OK", min_score = 90 }, { band = "BAD", min_score = 0 } ]
+
+"""
+
+
+def test_two_ratings_of_one_kind_score_apart(db_url: str, run: Any, tmp_path: Path) -> None:
+    """A second person rating listed first, with an even number of point categories and a
+    decay step past the calendar's start: each rating counts only its own categories, each
+    with its own decay."""
+    text = POLICY.read_text(encoding="utf-8")
+    first = text.index("[[ratings]]")
+    policy = tmp_path / "two_person_ratings.toml"
+    policy.write_text(text[:first] + SECOND_PERSON_RATING + text[first:], encoding="utf-8")
+    make_store(db_url, policy)
+    someone = person(7)
+    add_events(
+        db_url,
+        [
+            event("court", "c1", someone, "court.dishonest_defaulter", ago(10)),
+            event("market", "m1", someone, "admin.penalty_general", ago(1000)),
+        ],
+    )
+    run("derive", "--db", db_url, "--as-of", AS_OF.isoformat(), "--full")
+    report = json.loads(run("report", someone, "--db", db_url, "--json").stdout)
+    ratings = {r["rating"]: r for r in report["ratings"]}
+    assert (ratings["person_score"]["score"], ratings["person_score"]["band"]) == (893, "B")
+    assert ratings["person_score"]["reasons"] == [
+        {"code": "court.dishonest_defaulter", "points": -100, "records": ["court:c1"]},
+        {"code": "admin.penalty_general", "points": -7, "records": ["market:m1"]},  # 25 %
+    ]
+    assert (ratings["person_tax"]["score"], ratings["person_tax"]["band"]) == (90, "OK")
+    assert ratings["person_tax"]["reasons"] == [
+        {"code": "admin.penalty_general", "points": -10, "records": ["market:m1"]}
+    ]

@@ -33,6 +33,11 @@ def test_the_shipped_policy_reads_scored_records_only_while_their_points_count()
     assert ("person", "registration.basic") not in reads.active
 
 
+def test_rating_points_are_numbered_one_after_another() -> None:
+    points = policy_tables(load_default().policy).rating_points
+    assert points.column("point_id").to_pylist() == list(range(points.num_rows))
+
+
 def _old_and_new(rng: random.Random, persons: list[str], orgs: list[str]) -> list[dict[str, Any]]:
     """Filings of every age up to 11 years (past every decay step and publication period),
     registrations naming legal representatives, and revocations and fulfilments."""

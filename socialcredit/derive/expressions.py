@@ -185,7 +185,9 @@ def _possibly_read(filed: Table, reads: StageReads, as_of: dt.date) -> Any:
     """Whether a later stage may read a filed record, whatever its status: its (kind,
     category) is read at its age, or its category is a registration."""
     by_limit: dict[tuple[str, int | None], list[str]] = {}
+    oldest = (as_of - dt.date.min).days  # a limit beyond the calendar's start: any age
     for (kind, category), limit in sorted(reads.active.items()):
+        limit = None if limit is not None and limit > oldest else limit
         by_limit.setdefault((kind, limit), []).append(category)
     wanted = []
     for (kind, limit), categories in sorted(by_limit.items(), key=repr):

@@ -213,9 +213,10 @@ def _rating_rows(policy: Policy) -> dict[str, list[dict[str, Any]]]:
                 "new_category": new.registration_category if new else None,
             }
         )
+        first = len(points)  # numbered before extending: the generator sees the list grow
         points.extend(
             {
-                "point_id": len(points) + number,
+                "point_id": first + number,
                 "rating": rating.code,
                 "subject_kind": rating.subject_kind,
                 "category": p.category,

@@ -7,8 +7,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 from alembic import command
 from derive_scenarios import AS_OF, filings, follow_ups, registrations, snapshot
@@ -204,3 +206,55 @@ def test_hashes_kept_by_a_run_are_not_used_after_an_incremental_run(
         "rows_inserted": 0,
         "compared_with": expected,
     }
+
+
+def _lists_grounds(url: str) -> list[tuple[Any, ...]]:
+    with store(url) as engine, engine.connect() as conn:
+        entries = tables.list_entries
+        return sorted(conn.execute(select(entries.c.record_id, entries.c.ground)).all(), key=repr)
+
+
+def test_kept_hashes_are_not_trusted_after_a_migration_a_hand_edit_or_damage(
+    tmp_path: Path, run: Any
+) -> None:
+    """SQLite: the kept hashes are used only while they still describe the stored rows."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    rng = random.Random(31)
+    persons, orgs = [person(i + 1) for i in range(6)], [org(i + 1) for i in range(3)]
+    make_store(url)
+    add_events(url, filings(rng, "a", persons, orgs, 30) + registrations(rng, "r", persons, orgs))
+    _derive(run, url)
+    assert _derive(run, url)["written"]["compared_with"] == "ledger_copy"
+    derived, grounds = snapshot(url), _lists_grounds(url)
+    assert any(ground for _, ground in grounds)
+
+    # Migration 0002 takes the list entries' grounds off and puts them back empty: the round
+    # trip changes the schema, so the next run reads the store and writes the grounds again.
+    with store(url) as engine:
+        command.downgrade(alembic_config(engine), "0001")
+        command.upgrade(alembic_config(engine), "head")
+    assert not any(ground for _, ground in _lists_grounds(url))
+    written = _derive(run, url)["written"]
+    assert written["compared_with"] == "store" and written["rows_inserted"] > 0
+    assert snapshot(url) == derived
+    assert _derive(run, url)["written"]["compared_with"] == "ledger_copy"
+
+    # A rating deleted by hand: the store no longer holds as many rows as the hashes.
+    with store(url) as engine, engine.begin() as conn:
+        conn.execute(tables.ratings.delete().where(tables.ratings.c.subject_id == persons[0]))
+    written = _derive(run, url)["written"]
+    assert written["compared_with"] == "store" and written["rows_inserted"] == 1
+    assert snapshot(url) == derived
+
+    # A kept table of the wrong shape (damaged, or another release's): read the store instead.
+    db = duckdb.connect(str(tmp_path / "store.db.ledger.duckdb"))
+    db.execute("CREATE OR REPLACE TABLE derived_hash_ratings AS SELECT 1 AS subject_id")
+    db.close()
+    written = _derive(run, url)["written"]
+    assert written == {
+        "method": "changed_rows",
+        "rows_deleted": 0,
+        "rows_inserted": 0,
+        "compared_with": "store",
+    }
+    assert _derive(run, url)["written"]["compared_with"] == "ledger_copy"

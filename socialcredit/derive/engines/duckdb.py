@@ -171,35 +171,36 @@ class DuckDBEngine:
             raise StoreError("no store attached")
         url = self._url
         # The stored rows' hashes kept by the last run (SQLite, with the ledger copy attached).
-        keeps_hashes = self._columnar_ledger and finish is not None
-        stamp = None
-        if keeps_hashes and finish is not None:
-            stamp = hash_cache.store_run(self.con, STORE, self._schema, finish.run_id)
+        started = None
+        if self._columnar_ledger and finish is not None:
+            started = hash_cache.run_started(self.con, STORE, finish.run_id)
         hashes: dict[str, str] = {}
+        compared_with = ""
         if delta_max_share > 0:
-            targets = [w.target for w in writes]
             cached = None
-            if keeps_hashes and hash_cache.usable(
-                self.con, ledger_mirror.CATALOG, STORE, self._schema, targets
+            if started is not None and hash_cache.usable(
+                self.con, ledger_mirror.CATALOG, STORE, writes
             ):
                 cached = {
-                    t: f"{ledger_mirror.CATALOG}.{hash_cache.cache_table(t)}" for t in targets
+                    w.target: f"{ledger_mirror.CATALOG}.{hash_cache.cache_table(w.target)}"
+                    for w in writes
                 }
+            compared_with = "ledger_copy" if cached else "store"
             plan = plan_delta(
                 self.con, STORE, self._schema, writes, delta_max_share, progress, cached
             )
             hashes = plan.hashes
             if plan.deltas is not None:
                 self.detach()  # the store's own driver writes: one SQLite library at a time
-                apply_delta(url, plan.deltas, finish, progress)
-                self._keep_hashes(stamp, hashes, progress)
+                version = apply_delta(url, plan.deltas, finish, progress)
+                self._keep_hashes(writes, finish, started, version, hashes, progress)
                 return Written(
                     "changed_rows",
                     sum(len(d.deletes) for d in plan.deltas),
                     sum(len(d.inserts) for d in plan.deltas),
-                    "ledger_copy" if cached else "store",
+                    compared_with,
                 )
-        whole = Written("whole_tables", 0, self._rows(writes))
+        whole = Written("whole_tables", 0, self._rows(writes), compared_with)
         suffix = shadow_suffix(tag)
         if self._sqlite_path is None:
             try:
@@ -219,33 +220,41 @@ class DuckDBEngine:
             self.attach(url)
             fill_shadows(self.con, STORE, writes, suffix, progress)
             self.detach()
-            swap_sqlite_shadows(path, writes, suffix, progress, finish)
+            version = swap_sqlite_shadows(path, writes, suffix, progress, finish)
         except BaseException:
             self.detach()
             drop_sqlite_shadows(path, writes, suffix)
             raise
-        self._keep_hashes(stamp, hashes, progress)
+        self._keep_hashes(writes, finish, started, version, hashes, progress)
         return whole
 
     def _keep_hashes(
-        self, stamp: hash_cache.RunStamp | None, hashes: dict[str, str], progress: Progress
+        self,
+        writes: Sequence[TableWrite],
+        finish: RunFinish | None,
+        started: str | None,
+        version: int | None,
+        hashes: dict[str, str],
+        progress: Progress,
     ) -> None:
-        """After the store committed a run's results: keep their hashes in the ledger copy for
-        the next run, or, when they were not computed, unstamp the old ones."""
+        """After the store committed a run's results (leaving schema ``version``): keep their
+        hashes in the ledger copy for the next run, or, when they were not computed, drop the
+        old ones. A failure here is reported, never raised: the results are committed."""
         if not self._columnar_ledger:
             return
-        if stamp is None or not hashes:
-            # Tidiness only: an older run's stamp no longer matches the last finished run.
-            with suppress(duckdb.Error):
-                hash_cache.forget(self.con, ledger_mirror.CATALOG)
-            return
-        progress("keeping the results' hashes in the ledger copy")
+        targets = [w.target for w in writes]
         try:
+            if finish is None or started is None or version is None or not hashes:
+                # Tidiness only: an older run's stamp no longer matches the last finished run.
+                hash_cache.forget(self.con, ledger_mirror.CATALOG, targets)
+                return
+            progress("keeping the results' hashes in the ledger copy")
+            stamp = hash_cache.RunStamp(finish.run_id, started, version)
             hash_cache.save(self.con, ledger_mirror.CATALOG, stamp, hashes)
-        except duckdb.Error as exc:  # the results are committed: the next run reads the store
+        except duckdb.Error as exc:
             progress(f"could not keep the results' hashes ({exc}); the next run reads the store")
             with suppress(duckdb.Error):
-                hash_cache.forget(self.con, ledger_mirror.CATALOG)
+                hash_cache.forget(self.con, ledger_mirror.CATALOG, targets)
 
     def _rows(self, writes: Sequence[TableWrite]) -> int:
         total = 0

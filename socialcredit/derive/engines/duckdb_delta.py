@@ -43,7 +43,8 @@ class TableDelta:
     inserts: list[tuple[Any, ...]]
 
 
-def _types(con: duckdb.DuckDBPyConnection, source: str) -> dict[str, str]:
+def result_types(con: duckdb.DuckDBPyConnection, source: str) -> dict[str, str]:
+    """The DuckDB types of a result table's columns."""
     rows = con.execute(f"DESCRIBE {quote_ident(source)}").fetchall()
     return {str(row[0]): str(row[1]) for row in rows}
 
@@ -94,7 +95,7 @@ def _compare(
     ``duckdb_hash_cache``): the stored tables are read once and never held in memory. A changed
     row whose hash equals its old version's by chance (about 1 in 2^64) would be left as it was
     until it changes again."""
-    types = _types(con, write.source)
+    types = result_types(con, write.source)
     keys = tuple(c.name for c in metadata.tables[write.target].primary_key.columns)
     key_list = ", ".join(quote_ident(k) for k in keys)
     stored = f"{catalog}.{quote_ident(schema)}.{quote_ident(write.target)}"
@@ -180,8 +181,9 @@ def _deltas(con: duckdb.DuckDBPyConnection, compared: Sequence[_Compared]) -> li
 
 def apply_delta(
     url: str, deltas: Sequence[TableDelta], finish: RunFinish | None, progress: Progress
-) -> None:
-    """One store transaction: every table's deletes and inserts, and the run marked finished."""
+) -> int | None:
+    """One store transaction: every table's deletes and inserts, and the run marked finished.
+    Returns SQLite's schema version as the transaction saw it (None on PostgreSQL)."""
     with transaction(url) as conn:
         for delta in deltas:
             progress(
@@ -201,3 +203,6 @@ def apply_delta(
                 bulk_insert(conn, table, delta.columns, delta.inserts)
         if finish is not None:
             finish.execute(conn)
+        if conn.dialect.name != "sqlite":
+            return None
+        return int(conn.exec_driver_sql("PRAGMA schema_version").scalar_one())

@@ -2,16 +2,19 @@
 
 A full run writes only the rows that changed (``duckdb_delta``), for which it needs the key and
 a hash of every stored row. DuckDB reads a SQLite table on one thread, row by row: at 10M
-ratings that read alone took 12 s, a tenth of the run. Yet the run that last wrote the derived
+ratings that read alone took 15 s, a tenth of the run. Yet the run that last wrote the derived
 tables computed exactly those keys and hashes, for its own comparison. So it keeps them, after
 its results are committed, in the ledger copy's file (``ledger_mirror``), stamped with its run
-id and start time; the next full run reads them from there instead of from the store.
+id and start time and with SQLite's schema version as its committing transaction left it; the
+next full run reads them from there instead of from the store.
 
-They are used only when the store's last finished run is the one they are stamped with. Any
-other run since (an incremental one, which rewrites rows through the store's driver), a run
-that committed but died before it saved them, or a store restored from a backup, leaves them
-stale, and the run reads the stored rows instead (and saves fresh ones when it is done). The
-file is a cache: deleting it costs one read of the store.
+They are used only when the stamp equals the store's last finished run and current schema
+version, and when the store holds as many rows as they do and, for a few sampled keys, rows of
+the same hashes. Any other run since (an incremental one, which rewrites rows through the
+store's driver), a run that committed but died before it saved them, a migration (any schema
+change), a store restored from a backup, or rows edited by hand leave them stale, and the run
+reads the stored rows instead (and saves fresh ones when it is done). The file is a cache:
+deleting it costs one read of the store.
 """
 
 from __future__ import annotations
@@ -21,9 +24,12 @@ from dataclasses import dataclass
 
 import duckdb
 
-from socialcredit.derive.engines.duckdb_write import quote_ident
+from socialcredit.derive.engines.duckdb_delta import result_types
+from socialcredit.derive.engines.duckdb_write import TableWrite, quote_ident
+from socialcredit.store.tables import metadata
 
 STATE = "derived_hash_state"
+SAMPLES = 8  # keys per table whose stored row is hashed again from the store
 
 
 def cache_table(target: str) -> str:
@@ -33,30 +39,37 @@ def cache_table(target: str) -> str:
 @dataclass(frozen=True)
 class RunStamp:
     """A run as ``derive_runs`` knows it (its start time as text, as the store returns it),
-    and the store's schema revision then: a migration may rewrite derived rows."""
+    and the store's schema version once its results were committed."""
 
     run_id: int
     started_at: str
-    revision: str
+    schema_version: int
 
 
-def store_run(
-    con: duckdb.DuckDBPyConnection, store: str, schema: str, run_id: int | None = None
-) -> RunStamp | None:
-    """The run ``run_id`` of the attached store, or (None) its last finished one."""
-    runs = f"{store}.{quote_ident(schema)}.derive_runs"
-    # An integer inlined (safe): a bound one is not pushed down to SQLite, which then scans.
-    where = "finished_at IS NOT NULL" if run_id is None else f"run_id = {int(run_id)}"
+def _sqlite_value(con: duckdb.DuckDBPyConnection, store: str, sql: str) -> object:
+    """One value of a statement SQLite runs itself (``sql`` comes from the code)."""
+    row = con.execute(f"SELECT * FROM sqlite_query('{store}', $1)", [sql]).fetchone()
+    return None if row is None else row[0]
+
+
+def run_started(con: duckdb.DuckDBPyConnection, store: str, run_id: int) -> str | None:
+    """When run ``run_id`` of the attached SQLite store started, as text."""
+    value = _sqlite_value(
+        con, store, f"SELECT started_at FROM derive_runs WHERE run_id = {int(run_id)}"
+    )
+    return None if value is None else str(value)
+
+
+def last_finished(con: duckdb.DuckDBPyConnection, store: str) -> RunStamp | None:
+    """The attached SQLite store's last finished run, with its current schema version."""
     row = con.execute(
-        f"SELECT run_id, CAST(started_at AS VARCHAR) FROM {runs} WHERE {where} "
-        "ORDER BY run_id DESC LIMIT 1"
+        f"SELECT * FROM sqlite_query('{store}', 'SELECT run_id, started_at FROM derive_runs "
+        "WHERE finished_at IS NOT NULL ORDER BY run_id DESC LIMIT 1')"
     ).fetchone()
-    version = con.execute(
-        "SELECT string_agg(version_num, ',' ORDER BY version_num) "
-        f"FROM {store}.{quote_ident(schema)}.alembic_version"
-    ).fetchone()
-    revision = str(version[0]) if version else ""
-    return None if row is None else RunStamp(int(row[0]), str(row[1]), revision)
+    version = _sqlite_value(con, store, "PRAGMA schema_version")
+    if row is None or version is None:
+        return None
+    return RunStamp(int(row[0]), str(row[1]), int(str(version)))
 
 
 def _tables(con: duckdb.DuckDBPyConnection, catalog: str) -> set[str]:
@@ -72,26 +85,59 @@ def _stamp(con: duckdb.DuckDBPyConnection, catalog: str) -> RunStamp | None:
     if STATE not in _tables(con, catalog):
         return None
     try:
-        row = con.execute(f"SELECT run_id, started_at, revision FROM {catalog}.{STATE}").fetchone()
-    except duckdb.Error:  # of another shape (another release's): not usable
+        row = con.execute(
+            f"SELECT run_id, started_at, schema_version FROM {catalog}.{STATE}"
+        ).fetchone()
+        return None if row is None else RunStamp(int(row[0]), str(row[1]), int(row[2]))
+    except (duckdb.Error, TypeError, ValueError):  # another shape, or damaged: not usable
         return None
-    return None if row is None else RunStamp(int(row[0]), str(row[1]), str(row[2]))
+
+
+def _agrees(con: duckdb.DuckDBPyConnection, catalog: str, store: str, write: TableWrite) -> bool:
+    """Does the store hold as many rows as the kept hashes, and rows of the same hashes at a
+    few sampled keys? Each sampled row is looked up by its primary key by SQLite itself."""
+    kept = f"{catalog}.{cache_table(write.target)}"
+    keys = [c.name for c in metadata.tables[write.target].primary_key.columns]
+    table = quote_ident(write.target)
+    counted = _sqlite_value(con, store, f"SELECT count(*) FROM {table}")
+    (rows,) = con.execute(f"SELECT count(*) FROM {kept}").fetchone() or (0,)
+    if counted is None or int(str(counted)) != int(rows):
+        return False
+    types = result_types(con, write.source)
+    hashed = ", ".join(f"CAST({quote_ident(c)} AS {types[c]})" for c in write.columns)
+    where = " AND ".join(f"{quote_ident(k)} = ?" for k in keys)
+    lookup = f"SELECT {', '.join(quote_ident(c) for c in write.columns)} FROM {table} WHERE {where}"
+    params = ", ".join(f"${i + 2}" for i in range(len(keys)))  # $1 is the statement
+    key_list = ", ".join(quote_ident(k) for k in keys)
+    sampled = con.execute(
+        f"SELECT {key_list}, row_hash FROM {kept} USING SAMPLE {SAMPLES} ROWS"
+    ).fetchall()
+    for *key, row_hash in sampled:
+        found = con.execute(
+            f"SELECT hash({hashed}) FROM sqlite_query('{store}', $1, params=row({params}))",
+            [lookup, *key],
+        ).fetchall()
+        if found != [(row_hash,)]:
+            return False
+    return True
 
 
 def usable(
     con: duckdb.DuckDBPyConnection,
     catalog: str,
     store: str,
-    schema: str,
-    targets: Sequence[str],
+    writes: Sequence[TableWrite],
 ) -> bool:
-    """Are the hashes in ``catalog`` those of the attached store's derived tables: stamped with
-    its last finished run, and there for every target?"""
+    """Are the hashes in ``catalog`` those of the attached SQLite store's derived tables?"""
     stamp = _stamp(con, catalog)
-    if stamp is None or stamp != store_run(con, store, schema):
+    if stamp is None or stamp != last_finished(con, store):
         return False
-    present = _tables(con, catalog)
-    return all(cache_table(target) in present for target in targets)
+    if not all(cache_table(w.target) in _tables(con, catalog) for w in writes):
+        return False
+    try:
+        return all(_agrees(con, catalog, store, write) for write in writes)
+    except duckdb.Error:  # a kept table of another shape, or damaged
+        return False
 
 
 def save(
@@ -106,7 +152,7 @@ def save(
     try:
         con.execute(
             f"CREATE OR REPLACE TABLE {catalog}.{STATE} "
-            "(run_id BIGINT, started_at VARCHAR, revision VARCHAR)"
+            "(run_id BIGINT, started_at VARCHAR, schema_version BIGINT)"
         )
         for target, table in sorted(hashes.items()):
             con.execute(
@@ -115,7 +161,7 @@ def save(
             )
         con.execute(
             f"INSERT INTO {catalog}.{STATE} VALUES (?, ?, ?)",
-            [stamp.run_id, stamp.started_at, stamp.revision],
+            [stamp.run_id, stamp.started_at, stamp.schema_version],
         )
         con.execute("COMMIT")
     except BaseException:
@@ -123,6 +169,7 @@ def save(
         raise
 
 
-def forget(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
-    """Unstamp the hashes (a run that wrote without comparing): none is usable until saved."""
-    con.execute(f"DROP TABLE IF EXISTS {catalog}.{STATE}")
+def forget(con: duckdb.DuckDBPyConnection, catalog: str, targets: Sequence[str]) -> None:
+    """Drop the kept hashes (a run that wrote without comparing): none is usable until saved."""
+    for name in (STATE, *(cache_table(t) for t in targets)):
+        con.execute(f"DROP TABLE IF EXISTS {catalog}.{name}")

@@ -291,10 +291,10 @@ def swap_sqlite_shadows(
     suffix: str,
     progress: Progress,
     finish: RunFinish | None = None,
-) -> None:
+) -> int:
     """One ``BEGIN IMMEDIATE`` transaction: drop each target, rename its shadow to it, build the
     secondary indexes by sorting, mark the run finished. Readers keep seeing the previous
-    tables until the commit."""
+    tables until the commit. Returns the schema version the transaction leaves."""
     dialect = sqlite_dialect.dialect()
     with closing(_sqlite(path)) as db:
         db.execute("BEGIN IMMEDIATE")
@@ -308,6 +308,7 @@ def swap_sqlite_shadows(
                     db.execute(str(CreateIndex(index).compile(dialect=dialect)))
             if finish is not None:
                 finish.execute_sqlite3(db)
+            (version,) = db.execute("PRAGMA schema_version").fetchone()
             progress("commit")
             db.execute("COMMIT")
         except BaseException:
@@ -317,3 +318,4 @@ def swap_sqlite_shadows(
         # than leave a large log for the next connection to scan and checkpoint.
         progress("checkpoint")
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return int(version)

@@ -14,6 +14,7 @@ import datetime as dt
 import functools
 import operator
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import ibis
@@ -77,23 +78,45 @@ def trunc_div(value: Any, divisor: int) -> Any:
     return ibis.cases((value < 0, -magnitude), else_=magnitude)
 
 
-def record_changes(events: Table, as_of: dt.date) -> Table:
-    """Per record: revocation and fulfilment dates, and the amended fields, as of ``as_of``.
+@dataclass(frozen=True)
+class RecordChanges:
+    """What happened to records after they were filed, as of a date.
 
-    Each amendable field takes its value from the latest amendment (by date, then seq) that
-    carries it. Small (only records that changed), so engines may materialise it.
-    """
-    changing = events.filter((events.decided_on <= day_literal(as_of)) & (events.action != "file"))
-    amend_order = changing.decided_on.delta(EPOCH, unit="day").cast("int64") * SEQ_SPAN
-    amend_order = amend_order + changing.seq
-    is_amend = changing.action == "amend"
-    return changing.group_by(c_furnisher=changing.furnisher, c_record_id=changing.record_id).agg(
-        revoked_on=changing.decided_on.min(where=changing.action == "revoke"),
-        fulfilled_on=changing.decided_on.min(where=changing.action == "fulfil"),
+    ``ends``: per record revoked or fulfilled, the dates (``c_furnisher``, ``c_record_id``,
+    ``revoked_on``, ``fulfilled_on``). ``amendments``: per amended record, each amendable field
+    from the latest amendment (by date, then seq) that carries it (``a_furnisher``,
+    ``a_record_id``, ``amended_<field>``). Two aggregations rather than one over every change
+    event: in a large ledger nearly every changed record is its own group, and carrying the
+    amendments' arg-max states through the revocations and fulfilments cost twice as much."""
+
+    ends: Table
+    amendments: Table
+
+
+def _changing(events: Table, as_of: dt.date, actions: Sequence[str]) -> Table:
+    return events.filter(
+        (events.decided_on <= day_literal(as_of)) & events.action.isin(list(actions))
+    )
+
+
+def record_ends(events: Table, as_of: dt.date) -> Table:
+    """``RecordChanges.ends``. Small (only records revoked or fulfilled): engines may
+    materialise it."""
+    ending = _changing(events, as_of, ("revoke", "fulfil"))
+    return ending.group_by(c_furnisher=ending.furnisher, c_record_id=ending.record_id).agg(
+        revoked_on=ending.decided_on.min(where=ending.action == "revoke"),
+        fulfilled_on=ending.decided_on.min(where=ending.action == "fulfil"),
+    )
+
+
+def record_amendments(events: Table, as_of: dt.date) -> Table:
+    """``RecordChanges.amendments``. Small (only amended records): engines may materialise
+    it."""
+    amending = _changing(events, as_of, ("amend",))
+    order = amending.decided_on.delta(EPOCH, unit="day").cast("int64") * SEQ_SPAN + amending.seq
+    return amending.group_by(a_furnisher=amending.furnisher, a_record_id=amending.record_id).agg(
         **{
-            f"amended_{name}": changing[name].argmax(
-                amend_order, where=is_amend & changing[name].notnull()
-            )
+            f"amended_{name}": amending[name].argmax(order, where=amending[name].notnull())
             for name in AMENDABLE
         },
     )
@@ -138,15 +161,15 @@ def filed_records(events: Table, policy: PolicyRelations, as_of: dt.date) -> Tab
 
 def record_states(
     events: Table,
-    changes: Table,
+    changes: RecordChanges,
     policy: PolicyRelations,
     as_of: dt.date,
     reads: StageReads | None = None,
 ) -> Table:
     """One row per (furnisher, record_id) filed on or before ``as_of``, with its status then.
 
-    ``events`` carry their subject's attributes (``with_subjects``); ``changes`` is
-    ``record_changes(events, as_of)``. Lean on purpose: the subject's kind, the category, the
+    ``events`` carry their subject's attributes (``with_subjects``); ``changes`` are the
+    records' changes as of ``as_of``. Lean on purpose: the subject's kind, the category, the
     dates and the status, which every later stage needs. The amendable fields and the dates a
     report shows come from ``with_details`` for the records that need them (list entries, legal
     representatives, one subject's report): carrying them for every record of a large ledger
@@ -161,7 +184,7 @@ def record_states(
     what makes a run scale.
     """
     day = day_literal(as_of)
-    ends = changes.select("c_furnisher", "c_record_id", "revoked_on", "fulfilled_on")
+    ends = changes.ends
     filed = filed_records(events, policy, as_of)
     if reads is not None:
         filed = filed.filter(_possibly_read(filed, reads, as_of))
@@ -200,7 +223,9 @@ def _possibly_read(filed: Table, reads: StageReads, as_of: dt.date) -> Any:
     return functools.reduce(operator.or_, wanted, ibis.literal(False))
 
 
-def with_details(records: Table, events: Table, changes: Table, policy: PolicyRelations) -> Table:
+def with_details(
+    records: Table, events: Table, changes: RecordChanges, policy: PolicyRelations
+) -> Table:
     """``records`` (any subset of ``record_states``) with the amendable fields as amended, the
     category's polarity, and the dates a report shows: status date, publish-until and (for
     adverse records) restorable-from."""
@@ -211,11 +236,14 @@ def with_details(records: Table, events: Table, changes: Table, policy: PolicyRe
         publication_min_days=policy.categories.publication_min_days,
         publication_max_days=policy.categories.publication_max_days,
     )
+    # References of their own: ``records`` may itself have joined ``ends`` (record states).
+    ends, amended = changes.ends.view(), changes.amendments.view()
     joined = (
         records.join(filed, records.file_seq == filed.d_seq)
         .join(categories, _.category == categories.p_category)
+        .left_join(ends, [_.furnisher == ends.c_furnisher, _.record_id == ends.c_record_id])
         .left_join(
-            changes, [_.furnisher == changes.c_furnisher, _.record_id == changes.c_record_id]
+            amended, [_.furnisher == amended.a_furnisher, _.record_id == amended.a_record_id]
         )
     )
     publish_until = _plus_days(joined.decided_on, joined.publication_max_days)

@@ -94,7 +94,7 @@ class RecordStages:
     relations: PolicyRelations
     people: Table
     known: Table
-    changes: Table
+    changes: x.RecordChanges
     states: Table
     key: tuple[Any, ...]  # what the compiled later stages depend on
 
@@ -127,7 +127,10 @@ def record_stages(
     known = engine.stage_events("sc_events", known)
     key = (as_of, policy.fingerprint, tuple(known.schema().items()), tuple(people.schema().items()))
     progress("record states")
-    changes = _stage(engine, "sc_changes", key, lambda: x.record_changes(known, as_of))
+    changes = x.RecordChanges(
+        ends=_stage(engine, "sc_ends", key, lambda: x.record_ends(known, as_of)),
+        amendments=_stage(engine, "sc_amendments", key, lambda: x.record_amendments(known, as_of)),
+    )
     states = x.record_states(known, changes, rel, as_of)
     return RecordStages(rel, people, known, changes, states, key)
 

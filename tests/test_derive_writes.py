@@ -17,6 +17,7 @@ from derive_scenarios import AS_OF, filings, follow_ups, registrations, snapshot
 from derive_support import add_events, event, make_store, org, person, store
 from sqlalchemy import func, select
 
+from socialcredit.derive.engines import duckdb_hash_cache as hash_cache
 from socialcredit.derive.run_finish import RunFinish
 from socialcredit.store import tables
 from socialcredit.store.engine import alembic_config
@@ -258,3 +259,41 @@ def test_kept_hashes_are_not_trusted_after_a_migration_a_hand_edit_or_damage(
         "compared_with": "store",
     }
     assert _derive(run, url)["written"]["compared_with"] == "ledger_copy"
+
+
+def test_a_difference_the_store_refuses_is_made_again_against_the_store(
+    tmp_path: Path, run: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite: rows edited by hand in a way the checks miss (here, with sampling off, one list
+    entry swapped for one the next run will compute) make the difference from the kept hashes
+    collide with a stored row; the run then compares with the store itself, and succeeds."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    rng = random.Random(41)
+    persons, orgs = [person(i + 1) for i in range(6)], [org(i + 1) for i in range(3)]
+    make_store(url)
+    add_events(url, filings(rng, "a", persons, orgs, 30) + registrations(rng, "r", persons, orgs))
+    _derive(run, url)
+    filing = event("court", "X-9", persons[1], "court.dishonest_defaulter", AS_OF, ground="evasion")
+    add_events(url, [filing])
+    entries = tables.list_entries
+    with store(url) as engine, engine.begin() as conn:
+        (gone,) = conn.execute(select(entries.c.record_id).limit(1)).one()
+        conn.execute(entries.delete().where(entries.c.record_id == gone))
+        conn.execute(
+            entries.insert().values(
+                list_code="court_defaulters",
+                subject_id=persons[1],
+                furnisher="court",
+                record_id="X-9",
+                start_on=AS_OF,
+                basis="by hand",
+                document_no="by hand",
+            )
+        )
+    monkeypatch.setattr(hash_cache, "SAMPLES", 0)  # inherited by the forked worker
+    written = _derive(run, url)["written"]
+    assert written["compared_with"] == "store"
+    repaired = snapshot(url)
+    monkeypatch.setenv("SOCIALCREDIT_DERIVE_DELTA_MAX_SHARE", "0")  # whole tables, from scratch
+    _derive(run, url)
+    assert snapshot(url) == repaired

@@ -41,7 +41,7 @@ from socialcredit.derive.engines.duckdb_write import (
 from socialcredit.derive.policy_tables import PolicyRelations, PolicyTables
 from socialcredit.derive.run_finish import RunFinish
 from socialcredit.duckdb_extensions import extension_path, sql_string
-from socialcredit.errors import ConfigError, StoreError
+from socialcredit.errors import ConfigError, Conflict, StoreError
 from socialcredit.settings import Settings
 from socialcredit.store.engine import normalise_url
 
@@ -171,29 +171,37 @@ class DuckDBEngine:
             raise StoreError("no store attached")
         url = self._url
         # The stored rows' hashes kept by the last run (SQLite, with the ledger copy attached).
-        started = None
+        started, revision = None, ""
         if self._columnar_ledger and finish is not None:
             started = hash_cache.run_started(self.con, STORE, finish.run_id)
+            revision = hash_cache.revision(self.con, STORE)
         hashes: dict[str, str] = {}
         compared_with = ""
         if delta_max_share > 0:
-            cached = None
-            if started is not None and hash_cache.usable(
-                self.con, ledger_mirror.CATALOG, STORE, writes
-            ):
-                cached = {
-                    w.target: f"{ledger_mirror.CATALOG}.{hash_cache.cache_table(w.target)}"
-                    for w in writes
-                }
-            compared_with = "ledger_copy" if cached else "store"
-            plan = plan_delta(
-                self.con, STORE, self._schema, writes, delta_max_share, progress, cached
-            )
-            hashes = plan.hashes
-            if plan.deltas is not None:
+            kept = self._usable_hashes(writes) if started is not None else None
+            # With kept hashes first; should the store refuse the difference (rows edited by
+            # hand, which the checks missed), once more against the store's own rows.
+            for stored in (kept, None) if kept else (None,):
+                compared_with = "ledger_copy" if stored else "store"
+                schema = self._schema or self._attach_again(url)
+                plan = plan_delta(
+                    self.con, STORE, schema, writes, delta_max_share, progress, stored
+                )
+                hashes = plan.hashes
+                if plan.deltas is None:
+                    break
                 self.detach()  # the store's own driver writes: one SQLite library at a time
-                version = apply_delta(url, plan.deltas, finish, progress)
-                self._keep_hashes(writes, finish, started, version, hashes, progress)
+                try:
+                    version = apply_delta(url, plan.deltas, finish, progress)
+                except Conflict:
+                    if stored is None:
+                        raise
+                    progress("the kept hashes disagree with the store: comparing with the store")
+                    with suppress(duckdb.Error):
+                        hash_cache.forget(self.con, ledger_mirror.CATALOG, list(stored))
+                    continue
+                begun = None if started is None else (started, revision)
+                self._keep_hashes(writes, finish, begun, version, hashes, progress)
                 return Written(
                     "changed_rows",
                     sum(len(d.deletes) for d in plan.deltas),
@@ -225,31 +233,48 @@ class DuckDBEngine:
             self.detach()
             drop_sqlite_shadows(path, writes, suffix)
             raise
-        self._keep_hashes(writes, finish, started, version, hashes, progress)
+        begun = None if started is None else (started, revision)
+        self._keep_hashes(writes, finish, begun, version, hashes, progress)
         return whole
+
+    def _attach_again(self, url: str) -> str:
+        """Attach the store again (after a write it refused); returns its schema."""
+        self.attach(url)
+        if self._schema is None:
+            raise StoreError("no store attached")
+        return self._schema
+
+    def _usable_hashes(self, writes: Sequence[TableWrite]) -> dict[str, str] | None:
+        """The kept hashes' tables per target, when they describe the store's rows."""
+        if not hash_cache.usable(self.con, ledger_mirror.CATALOG, STORE, writes):
+            return None
+        return {
+            w.target: f"{ledger_mirror.CATALOG}.{hash_cache.cache_table(w.target)}" for w in writes
+        }
 
     def _keep_hashes(
         self,
         writes: Sequence[TableWrite],
         finish: RunFinish | None,
-        started: str | None,
+        begun: tuple[str, str] | None,
         version: int | None,
         hashes: dict[str, str],
         progress: Progress,
     ) -> None:
         """After the store committed a run's results (leaving schema ``version``): keep their
-        hashes in the ledger copy for the next run, or, when they were not computed, drop the
-        old ones. A failure here is reported, never raised: the results are committed."""
+        hashes in the ledger copy for the next run, stamped with the run's start time and the
+        store's revision (``begun``), or, when they were not computed, drop the old ones. A
+        failure here is reported, never raised: the results are committed."""
         if not self._columnar_ledger:
             return
         targets = [w.target for w in writes]
         try:
-            if finish is None or started is None or version is None or not hashes:
+            if finish is None or begun is None or version is None or not hashes:
                 # Tidiness only: an older run's stamp no longer matches the last finished run.
                 hash_cache.forget(self.con, ledger_mirror.CATALOG, targets)
                 return
             progress("keeping the results' hashes in the ledger copy")
-            stamp = hash_cache.RunStamp(finish.run_id, started, version)
+            stamp = hash_cache.RunStamp(finish.run_id, begun[0], version, begun[1])
             hash_cache.save(self.con, ledger_mirror.CATALOG, stamp, hashes)
         except duckdb.Error as exc:
             progress(f"could not keep the results' hashes ({exc}); the next run reads the store")

@@ -39,11 +39,12 @@ def cache_table(target: str) -> str:
 @dataclass(frozen=True)
 class RunStamp:
     """A run as ``derive_runs`` knows it (its start time as text, as the store returns it),
-    and the store's schema version once its results were committed."""
+    and the store's schema version and migration revision once its results were committed."""
 
     run_id: int
     started_at: str
     schema_version: int
+    revision: str  # alembic's: a data-only migration leaves the schema version as it was
 
 
 def _sqlite_value(con: duckdb.DuckDBPyConnection, store: str, sql: str) -> object:
@@ -69,7 +70,18 @@ def last_finished(con: duckdb.DuckDBPyConnection, store: str) -> RunStamp | None
     version = _sqlite_value(con, store, "PRAGMA schema_version")
     if row is None or version is None:
         return None
-    return RunStamp(int(row[0]), str(row[1]), int(str(version)))
+    return RunStamp(int(row[0]), str(row[1]), int(str(version)), revision(con, store))
+
+
+def revision(con: duckdb.DuckDBPyConnection, store: str) -> str:
+    """The attached SQLite store's migration revision."""
+    value = _sqlite_value(
+        con,
+        store,
+        "SELECT group_concat(version_num) FROM (SELECT version_num FROM "
+        "alembic_version ORDER BY version_num)",
+    )
+    return "" if value is None else str(value)
 
 
 def _tables(con: duckdb.DuckDBPyConnection, catalog: str) -> set[str]:
@@ -86,16 +98,20 @@ def _stamp(con: duckdb.DuckDBPyConnection, catalog: str) -> RunStamp | None:
         return None
     try:
         row = con.execute(
-            f"SELECT run_id, started_at, schema_version FROM {catalog}.{STATE}"
+            f"SELECT run_id, started_at, schema_version, revision FROM {catalog}.{STATE}"
         ).fetchone()
-        return None if row is None else RunStamp(int(row[0]), str(row[1]), int(row[2]))
+        if row is None:
+            return None
+        return RunStamp(int(row[0]), str(row[1]), int(row[2]), str(row[3]))
     except (duckdb.Error, TypeError, ValueError):  # another shape, or damaged: not usable
         return None
 
 
 def _agrees(con: duckdb.DuckDBPyConnection, catalog: str, store: str, write: TableWrite) -> bool:
     """Does the store hold as many rows as the kept hashes, and rows of the same hashes at a
-    few sampled keys? Each sampled row is looked up by its primary key by SQLite itself."""
+    few sampled keys? Each sampled row is looked up by its primary key by SQLite itself, which
+    returns every column as text here: cast back to the results' types they hash alike (a
+    REAL column would not, as SQLite writes 15 digits; the derived tables have none)."""
     kept = f"{catalog}.{cache_table(write.target)}"
     keys = [c.name for c in metadata.tables[write.target].primary_key.columns]
     table = quote_ident(write.target)
@@ -152,7 +168,7 @@ def save(
     try:
         con.execute(
             f"CREATE OR REPLACE TABLE {catalog}.{STATE} "
-            "(run_id BIGINT, started_at VARCHAR, schema_version BIGINT)"
+            "(run_id BIGINT, started_at VARCHAR, schema_version BIGINT, revision VARCHAR)"
         )
         for target, table in sorted(hashes.items()):
             con.execute(
@@ -160,8 +176,8 @@ def save(
                 f"SELECT * FROM {quote_ident(table)}"
             )
         con.execute(
-            f"INSERT INTO {catalog}.{STATE} VALUES (?, ?, ?)",
-            [stamp.run_id, stamp.started_at, stamp.schema_version],
+            f"INSERT INTO {catalog}.{STATE} VALUES (?, ?, ?, ?)",
+            [stamp.run_id, stamp.started_at, stamp.schema_version, stamp.revision],
         )
         con.execute("COMMIT")
     except BaseException:

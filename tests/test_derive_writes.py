@@ -215,16 +215,22 @@ def _lists_grounds(url: str) -> list[tuple[Any, ...]]:
         return sorted(conn.execute(select(entries.c.record_id, entries.c.ground)).all(), key=repr)
 
 
-def test_kept_hashes_are_not_trusted_after_a_migration_a_hand_edit_or_damage(
-    tmp_path: Path, run: Any
-) -> None:
-    """SQLite: the kept hashes are used only while they still describe the stored rows."""
+def _derived_sqlite_store(tmp_path: Path, run: Any, seed: int) -> tuple[str, list[str]]:
+    """A small SQLite store, fully derived once (which keeps its hashes); and its persons."""
     url = f"sqlite:///{tmp_path / 'store.db'}"
-    rng = random.Random(31)
+    rng = random.Random(seed)
     persons, orgs = [person(i + 1) for i in range(6)], [org(i + 1) for i in range(3)]
     make_store(url)
     add_events(url, filings(rng, "a", persons, orgs, 30) + registrations(rng, "r", persons, orgs))
     _derive(run, url)
+    return url, persons
+
+
+def test_kept_hashes_are_not_trusted_after_a_migration_a_hand_edit_or_damage(
+    tmp_path: Path, run: Any
+) -> None:
+    """SQLite: the kept hashes are used only while they still describe the stored rows."""
+    url, persons = _derived_sqlite_store(tmp_path, run, seed=31)
     assert _derive(run, url)["written"]["compared_with"] == "ledger_copy"
     derived, grounds = snapshot(url), _lists_grounds(url)
     assert any(ground for _, ground in grounds)
@@ -267,12 +273,7 @@ def test_a_difference_the_store_refuses_is_made_again_against_the_store(
     """SQLite: rows edited by hand in a way the checks miss (here, with sampling off, one list
     entry swapped for one the next run will compute) make the difference from the kept hashes
     collide with a stored row; the run then compares with the store itself, and succeeds."""
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    rng = random.Random(41)
-    persons, orgs = [person(i + 1) for i in range(6)], [org(i + 1) for i in range(3)]
-    make_store(url)
-    add_events(url, filings(rng, "a", persons, orgs, 30) + registrations(rng, "r", persons, orgs))
-    _derive(run, url)
+    url, persons = _derived_sqlite_store(tmp_path, run, seed=41)
     filing = event("court", "X-9", persons[1], "court.dishonest_defaulter", AS_OF, ground="evasion")
     add_events(url, [filing])
     entries = tables.list_entries

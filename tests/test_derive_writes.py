@@ -298,3 +298,21 @@ def test_a_difference_the_store_refuses_is_made_again_against_the_store(
     monkeypatch.setenv("SOCIALCREDIT_DERIVE_DELTA_MAX_SHARE", "0")  # whole tables, from scratch
     _derive(run, url)
     assert snapshot(url) == repaired
+
+
+def test_kept_hashes_brought_up_to_date_in_place_match_every_stored_row(
+    tmp_path: Path, run: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite: a run that compared with the kept hashes updates them by its difference alone;
+    the next run, checking every kept row against the store (not 8), still uses them."""
+    url, persons = _derived_sqlite_store(tmp_path, run, seed=51)
+    for i, who in enumerate(persons[:3]):
+        filing = event("court", f"N-{i}", who, "court.dishonest_defaulter", AS_OF, ground="evasion")
+        add_events(url, [filing])
+        written = _derive(run, url)["written"]
+        assert written["compared_with"] == "ledger_copy" and written["rows_inserted"] > 0
+        monkeypatch.setattr(hash_cache, "SAMPLES", 10**9)  # inherited by the forked worker
+    updated = snapshot(url)
+    monkeypatch.setenv("SOCIALCREDIT_DERIVE_DELTA_MAX_SHARE", "0")  # whole tables, from scratch
+    _derive(run, url)
+    assert snapshot(url) == updated

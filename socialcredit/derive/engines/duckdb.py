@@ -24,7 +24,7 @@ from sqlalchemy.engine import URL, make_url
 
 from socialcredit.derive import ledger_mirror
 from socialcredit.derive.engines import duckdb_hash_cache as hash_cache
-from socialcredit.derive.engines.duckdb_delta import apply_delta, plan_delta
+from socialcredit.derive.engines.duckdb_delta import DeltaPlan, apply_delta, plan_delta
 from socialcredit.derive.engines.duckdb_write import (
     TableWrite,
     Written,
@@ -201,7 +201,8 @@ class DuckDBEngine:
                         hash_cache.forget(self.con, ledger_mirror.CATALOG, list(stored))
                     continue
                 begun = None if started is None else (started, revision)
-                self._keep_hashes(writes, finish, begun, version, hashes, progress)
+                kept_plan = plan if stored else None  # compared with the kept hashes themselves
+                self._keep_hashes(writes, finish, begun, version, hashes, progress, kept_plan)
                 return Written(
                     "changed_rows",
                     sum(len(d.deletes) for d in plan.deltas),
@@ -260,6 +261,7 @@ class DuckDBEngine:
         version: int | None,
         hashes: dict[str, str],
         progress: Progress,
+        plan: DeltaPlan | None = None,
     ) -> None:
         """After the store committed a run's results (leaving schema ``version``): keep their
         hashes in the ledger copy for the next run, stamped with the run's start time and the
@@ -275,7 +277,7 @@ class DuckDBEngine:
                 return
             progress("keeping the results' hashes in the ledger copy")
             stamp = hash_cache.RunStamp(finish.run_id, begun[0], version, begun[1])
-            hash_cache.save(self.con, ledger_mirror.CATALOG, stamp, hashes)
+            hash_cache.save(self.con, ledger_mirror.CATALOG, stamp, hashes, plan)
         except duckdb.Error as exc:
             progress(f"could not keep the results' hashes ({exc}); the next run reads the store")
             with suppress(duckdb.Error):

@@ -137,6 +137,11 @@ class DeltaPlan:
 
     deltas: list[TableDelta] | None
     hashes: dict[str, str]
+    # Per target: its key columns, and the temp tables of keys whose stored row went or changed
+    # (``gone``) and of new or changed rows (``put``): enough to bring kept hashes up to date.
+    keys: dict[str, tuple[str, ...]]
+    gone: dict[str, str]
+    put: dict[str, str]
 
 
 def plan_delta(
@@ -158,11 +163,14 @@ def plan_delta(
         table = None if cached is None else cached[write.target]
         compared.append(_compare(con, catalog, schema, write, table))
     hashes = {c.write.target: c.new for c in compared}
+    keys = {c.write.target: c.keys for c in compared}
+    gone = {c.write.target: c.gone for c in compared}
+    put = {c.write.target: c.put for c in compared}
     changed = sum(c.inserts + c.deletes for c in compared)
     total = sum(c.rows for c in compared)
     if total == 0 or changed > max_share * total:
-        return DeltaPlan(None, hashes)
-    return DeltaPlan(_deltas(con, compared), hashes)
+        return DeltaPlan(None, hashes, keys, gone, put)
+    return DeltaPlan(_deltas(con, compared), hashes, keys, gone, put)
 
 
 def _deltas(con: duckdb.DuckDBPyConnection, compared: Sequence[_Compared]) -> list[TableDelta]:

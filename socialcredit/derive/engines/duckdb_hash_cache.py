@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from socialcredit.derive.engines.duckdb_delta import result_types
+from socialcredit.derive.engines.duckdb_delta import DeltaPlan, result_types
 from socialcredit.derive.engines.duckdb_write import TableWrite, quote_ident
 from socialcredit.store.tables import metadata
 
@@ -161,9 +161,13 @@ def save(
     catalog: str,
     stamp: RunStamp,
     hashes: Mapping[str, str],
+    plan: DeltaPlan | None = None,
 ) -> None:
     """Keep ``hashes`` (target -> a table of its keys and ``row_hash``), stamped with the run
-    whose results the store now holds; one DuckDB transaction."""
+    whose results the store now holds; one DuckDB transaction. With ``plan``, the comparison
+    that was made against the kept hashes themselves, only its difference is applied to them
+    (rows whose key went or changed out, new and changed rows in): at 10M rows rewriting them
+    whole took seconds."""
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(
@@ -171,9 +175,19 @@ def save(
             "(run_id BIGINT, started_at VARCHAR, schema_version BIGINT, revision VARCHAR)"
         )
         for target, table in sorted(hashes.items()):
+            kept = f"{catalog}.{cache_table(target)}"
+            if plan is None:
+                con.execute(f"CREATE OR REPLACE TABLE {kept} AS SELECT * FROM {quote_ident(table)}")
+                continue
+            keys = plan.keys[target]
+            match = " AND ".join(f"k.{quote_ident(k)} = g.{quote_ident(k)}" for k in keys)
+            key_list = ", ".join(quote_ident(k) for k in keys)
             con.execute(
-                f"CREATE OR REPLACE TABLE {catalog}.{cache_table(target)} AS "
-                f"SELECT * FROM {quote_ident(table)}"
+                f"DELETE FROM {kept} AS k USING {quote_ident(plan.gone[target])} AS g WHERE {match}"
+            )
+            con.execute(
+                f"INSERT INTO {kept} SELECT n.* FROM {quote_ident(table)} AS n "
+                f"SEMI JOIN {quote_ident(plan.put[target])} AS p USING ({key_list})"
             )
         con.execute(
             f"INSERT INTO {catalog}.{STATE} VALUES (?, ?, ?, ?)",

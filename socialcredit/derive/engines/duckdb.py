@@ -24,7 +24,7 @@ from sqlalchemy.engine import URL, make_url
 
 from socialcredit.derive import ledger_mirror
 from socialcredit.derive.engines import duckdb_hash_cache as hash_cache
-from socialcredit.derive.engines.duckdb_delta import DeltaPlan, apply_delta, plan_delta
+from socialcredit.derive.engines.duckdb_delta import Compared, apply_delta, plan_delta
 from socialcredit.derive.engines.duckdb_write import (
     TableWrite,
     Written,
@@ -171,14 +171,15 @@ class DuckDBEngine:
             raise StoreError("no store attached")
         url = self._url
         # The stored rows' hashes kept by the last run (SQLite, with the ledger copy attached).
-        started, revision = None, ""
+        begun = None  # the run's start time and the store's revision, to stamp kept hashes
         if self._columnar_ledger and finish is not None:
             started = hash_cache.run_started(self.con, STORE, finish.run_id)
-            revision = hash_cache.revision(self.con, STORE)
-        hashes: dict[str, str] = {}
+            if started is not None:
+                begun = (started, hash_cache.revision(self.con, STORE))
+        compared: dict[str, Compared] = {}
         compared_with = ""
         if delta_max_share > 0:
-            kept = self._usable_hashes(writes) if started is not None else None
+            kept = self._usable_hashes(writes) if begun is not None else None
             # With kept hashes first; should the store refuse the difference (rows edited by
             # hand, which the checks missed), once more against the store's own rows.
             for stored in (kept, None) if kept else (None,):
@@ -187,7 +188,7 @@ class DuckDBEngine:
                 plan = plan_delta(
                     self.con, STORE, schema, writes, delta_max_share, progress, stored
                 )
-                hashes = plan.hashes
+                compared = plan.tables
                 if plan.deltas is None:
                     break
                 self.detach()  # the store's own driver writes: one SQLite library at a time
@@ -200,9 +201,9 @@ class DuckDBEngine:
                     with suppress(duckdb.Error):
                         hash_cache.forget(self.con, ledger_mirror.CATALOG, list(stored))
                     continue
-                begun = None if started is None else (started, revision)
-                kept_plan = plan if stored else None  # compared with the kept hashes themselves
-                self._keep_hashes(writes, finish, begun, version, hashes, progress, kept_plan)
+                self._keep_hashes(
+                    writes, finish, begun, version, compared, progress, in_place=bool(stored)
+                )
                 return Written(
                     "changed_rows",
                     sum(len(d.deletes) for d in plan.deltas),
@@ -234,8 +235,7 @@ class DuckDBEngine:
             self.detach()
             drop_sqlite_shadows(path, writes, suffix)
             raise
-        begun = None if started is None else (started, revision)
-        self._keep_hashes(writes, finish, begun, version, hashes, progress)
+        self._keep_hashes(writes, finish, begun, version, compared, progress)
         return whole
 
     def _attach_again(self, url: str) -> str:
@@ -259,9 +259,10 @@ class DuckDBEngine:
         finish: RunFinish | None,
         begun: tuple[str, str] | None,
         version: int | None,
-        hashes: dict[str, str],
+        compared: dict[str, Compared],
         progress: Progress,
-        plan: DeltaPlan | None = None,
+        *,
+        in_place: bool = False,
     ) -> None:
         """After the store committed a run's results (leaving schema ``version``): keep their
         hashes in the ledger copy for the next run, stamped with the run's start time and the
@@ -271,13 +272,13 @@ class DuckDBEngine:
             return
         targets = [w.target for w in writes]
         try:
-            if finish is None or begun is None or version is None or not hashes:
+            if finish is None or begun is None or version is None or not compared:
                 # Tidiness only: an older run's stamp no longer matches the last finished run.
                 hash_cache.forget(self.con, ledger_mirror.CATALOG, targets)
                 return
             progress("keeping the results' hashes in the ledger copy")
             stamp = hash_cache.RunStamp(finish.run_id, begun[0], version, begun[1])
-            hash_cache.save(self.con, ledger_mirror.CATALOG, stamp, hashes, plan)
+            hash_cache.save(self.con, ledger_mirror.CATALOG, stamp, compared, in_place)
         except duckdb.Error as exc:
             progress(f"could not keep the results' hashes ({exc}); the next run reads the store")
             with suppress(duckdb.Error):

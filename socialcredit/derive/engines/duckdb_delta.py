@@ -60,10 +60,23 @@ def _store_rows(
     return con.execute(f"SELECT {values} FROM {table} ORDER BY ALL").fetchall()
 
 
+def primary_key(target: str) -> tuple[str, ...]:
+    """The key columns of a derived table."""
+    return tuple(c.name for c in metadata.tables[target].primary_key.columns)
+
+
+def stored_hash(columns: Sequence[str], types: Mapping[str, str]) -> str:
+    """The SQL hash of stored values, each cast to the new results' type (the store's own
+    types differ: SQLite has no DATE, PostgreSQL's integers are narrower), so that equal rows
+    hash alike."""
+    return "hash(" + ", ".join(f"CAST({quote_ident(c)} AS {types[c]})" for c in columns) + ")"
+
+
 @dataclass(frozen=True)
-class _Compared:
+class Compared:
     """One table compared in DuckDB: the temp tables of rows to insert (``put``) and keys to
-    delete (``gone``), their counts, and the new results' row count and column types."""
+    delete (``gone``: keys whose stored row went or changed), their counts, the new results'
+    row count and column types, and the table of their keys and hashes (``new``)."""
 
     write: TableWrite
     keys: tuple[str, ...]
@@ -87,7 +100,7 @@ def _compare(
     schema: str,
     write: TableWrite,
     cached: str | None,
-) -> _Compared:
+) -> Compared:
     """Materialise (in DuckDB) the rows to insert and the keys to delete for one table.
 
     Rows are compared by key and a 64-bit hash of all their values, computed as the stored
@@ -96,17 +109,16 @@ def _compare(
     row whose hash equals its old version's by chance (about 1 in 2^64) would be left as it was
     until it changes again."""
     types = result_types(con, write.source)
-    keys = tuple(c.name for c in metadata.tables[write.target].primary_key.columns)
+    keys = primary_key(write.target)
     key_list = ", ".join(quote_ident(k) for k in keys)
     stored = f"{catalog}.{quote_ident(schema)}.{quote_ident(write.target)}"
     old, new, put, gone = (
         f"sc_delta_{kind}_{write.target}" for kind in ("old", "new", "put", "gone")
     )
-    # The stored values in the new results' types (the store's own types differ: SQLite has
-    # no DATE, PostgreSQL's integers are narrower), so that equal rows hash alike.
-    stored_values = ", ".join(f"CAST({quote_ident(c)} AS {types[c]})" for c in write.columns)
     new_values = ", ".join(quote_ident(c) for c in write.columns)
-    stored_hashes = f"SELECT {key_list}, hash({stored_values}) AS row_hash FROM {stored}"
+    stored_hashes = (
+        f"SELECT {key_list}, {stored_hash(write.columns, types)} AS row_hash FROM {stored}"
+    )
     if cached is not None:
         stored_hashes = f"SELECT {key_list}, row_hash FROM {cached}"
     con.execute(f"CREATE OR REPLACE TEMP TABLE {old} AS {stored_hashes}")
@@ -124,24 +136,18 @@ def _compare(
         f"CREATE OR REPLACE TEMP TABLE {gone} AS "
         f"SELECT {key_list} FROM (SELECT * FROM {old} EXCEPT SELECT * FROM {new})"
     )
-    return _Compared(
+    return Compared(
         write, keys, types, put, gone, _count(con, put), _count(con, gone), _count(con, new), new
     )
 
 
 @dataclass(frozen=True)
 class DeltaPlan:
-    """The differences to apply (None when they exceed the share: write whole tables), and per
-    target the DuckDB table of the new results' keys and hashes (what ``duckdb_hash_cache``
-    keeps for the next run)."""
+    """The differences to apply (None when they exceed the share: write whole tables), and
+    each table's comparison (what ``duckdb_hash_cache`` keeps for the next run)."""
 
     deltas: list[TableDelta] | None
-    hashes: dict[str, str]
-    # Per target: its key columns, and the temp tables of keys whose stored row went or changed
-    # (``gone``) and of new or changed rows (``put``): enough to bring kept hashes up to date.
-    keys: dict[str, tuple[str, ...]]
-    gone: dict[str, str]
-    put: dict[str, str]
+    tables: dict[str, Compared]
 
 
 def plan_delta(
@@ -162,18 +168,15 @@ def plan_delta(
         progress(f"compare {write.target}{source}")
         table = None if cached is None else cached[write.target]
         compared.append(_compare(con, catalog, schema, write, table))
-    hashes = {c.write.target: c.new for c in compared}
-    keys = {c.write.target: c.keys for c in compared}
-    gone = {c.write.target: c.gone for c in compared}
-    put = {c.write.target: c.put for c in compared}
+    tables = {c.write.target: c for c in compared}
     changed = sum(c.inserts + c.deletes for c in compared)
     total = sum(c.rows for c in compared)
     if total == 0 or changed > max_share * total:
-        return DeltaPlan(None, hashes, keys, gone, put)
-    return DeltaPlan(_deltas(con, compared), hashes, keys, gone, put)
+        return DeltaPlan(None, tables)
+    return DeltaPlan(_deltas(con, compared), tables)
 
 
-def _deltas(con: duckdb.DuckDBPyConnection, compared: Sequence[_Compared]) -> list[TableDelta]:
+def _deltas(con: duckdb.DuckDBPyConnection, compared: Sequence[Compared]) -> list[TableDelta]:
     """Each compared table's rows to delete and insert, as the store's driver takes them."""
     return [
         TableDelta(

@@ -24,9 +24,13 @@ from dataclasses import dataclass
 
 import duckdb
 
-from socialcredit.derive.engines.duckdb_delta import DeltaPlan, result_types
+from socialcredit.derive.engines.duckdb_delta import (
+    Compared,
+    primary_key,
+    result_types,
+    stored_hash,
+)
 from socialcredit.derive.engines.duckdb_write import TableWrite, quote_ident
-from socialcredit.store.tables import metadata
 
 STATE = "derived_hash_state"
 SAMPLES = 8  # keys per table whose stored row is hashed again from the store
@@ -113,14 +117,13 @@ def _agrees(con: duckdb.DuckDBPyConnection, catalog: str, store: str, write: Tab
     returns every column as text here: cast back to the results' types they hash alike (a
     REAL column would not, as SQLite writes 15 digits; the derived tables have none)."""
     kept = f"{catalog}.{cache_table(write.target)}"
-    keys = [c.name for c in metadata.tables[write.target].primary_key.columns]
+    keys = primary_key(write.target)
     table = quote_ident(write.target)
     counted = _sqlite_value(con, store, f"SELECT count(*) FROM {table}")
     (rows,) = con.execute(f"SELECT count(*) FROM {kept}").fetchone() or (0,)
     if counted is None or int(str(counted)) != int(rows):
         return False
-    types = result_types(con, write.source)
-    hashed = ", ".join(f"CAST({quote_ident(c)} AS {types[c]})" for c in write.columns)
+    hashed = stored_hash(write.columns, result_types(con, write.source))
     where = " AND ".join(f"{quote_ident(k)} = ?" for k in keys)
     lookup = f"SELECT {', '.join(quote_ident(c) for c in write.columns)} FROM {table} WHERE {where}"
     params = ", ".join(f"${i + 2}" for i in range(len(keys)))  # $1 is the statement
@@ -130,7 +133,7 @@ def _agrees(con: duckdb.DuckDBPyConnection, catalog: str, store: str, write: Tab
     ).fetchall()
     for *key, row_hash in sampled:
         found = con.execute(
-            f"SELECT hash({hashed}) FROM sqlite_query('{store}', $1, params=row({params}))",
+            f"SELECT {hashed} FROM sqlite_query('{store}', $1, params=row({params}))",
             [lookup, *key],
         ).fetchall()
         if found != [(row_hash,)]:
@@ -160,34 +163,33 @@ def save(
     con: duckdb.DuckDBPyConnection,
     catalog: str,
     stamp: RunStamp,
-    hashes: Mapping[str, str],
-    plan: DeltaPlan | None = None,
+    compared: Mapping[str, Compared],
+    in_place: bool = False,
 ) -> None:
-    """Keep ``hashes`` (target -> a table of its keys and ``row_hash``), stamped with the run
-    whose results the store now holds; one DuckDB transaction. With ``plan``, the comparison
-    that was made against the kept hashes themselves, only its difference is applied to them
-    (rows whose key went or changed out, new and changed rows in): at 10M rows rewriting them
-    whole took seconds."""
+    """Keep the new results' keys and hashes of each ``compared`` table, stamped with the run
+    whose results the store now holds; one DuckDB transaction. ``in_place`` when they were
+    compared with the kept hashes themselves: only the difference is applied to them (rows
+    whose key went or changed out, new and changed rows in), where rewriting 10M rows whole
+    took seconds."""
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(
             f"CREATE OR REPLACE TABLE {catalog}.{STATE} "
             "(run_id BIGINT, started_at VARCHAR, schema_version BIGINT, revision VARCHAR)"
         )
-        for target, table in sorted(hashes.items()):
-            kept = f"{catalog}.{cache_table(target)}"
-            if plan is None:
-                con.execute(f"CREATE OR REPLACE TABLE {kept} AS SELECT * FROM {quote_ident(table)}")
+        for target, table in sorted(compared.items()):
+            kept, new = f"{catalog}.{cache_table(target)}", quote_ident(table.new)
+            if not in_place:
+                con.execute(f"CREATE OR REPLACE TABLE {kept} AS SELECT * FROM {new}")
                 continue
-            keys = plan.keys[target]
-            match = " AND ".join(f"k.{quote_ident(k)} = g.{quote_ident(k)}" for k in keys)
-            key_list = ", ".join(quote_ident(k) for k in keys)
+            match = " AND ".join(f"k.{quote_ident(k)} = g.{quote_ident(k)}" for k in table.keys)
+            key_list = ", ".join(quote_ident(k) for k in table.keys)
             con.execute(
-                f"DELETE FROM {kept} AS k USING {quote_ident(plan.gone[target])} AS g WHERE {match}"
+                f"DELETE FROM {kept} AS k USING {quote_ident(table.gone)} AS g WHERE {match}"
             )
             con.execute(
-                f"INSERT INTO {kept} SELECT n.* FROM {quote_ident(table)} AS n "
-                f"SEMI JOIN {quote_ident(plan.put[target])} AS p USING ({key_list})"
+                f"INSERT INTO {kept} SELECT n.* FROM {new} AS n "
+                f"SEMI JOIN {quote_ident(table.put)} AS p USING ({key_list})"
             )
         con.execute(
             f"INSERT INTO {catalog}.{STATE} VALUES (?, ?, ?, ?)",

@@ -50,15 +50,9 @@ PERSONS = {
         1000 - 30 - 15,
         "B",
     ),
-    "capped": (
-        [
-            ("admin.penalty_general", 10),
-            ("admin.penalty_general", 20),
-            ("admin.penalty_general", 30),
-        ],
-        1000 - 50,
-        "B",
-    ),
+    # Eleven records, filed in the order of their keys' numbers: "capped-10" sorts before
+    # "capped-2", so the reason's records are listed sorted, not in filing order.
+    "capped": ([("admin.penalty_general", 10 * (k + 1)) for k in range(11)], 1000 - 50, "B"),
     "decayed_out": ([("court.dishonest_defaulter", 1100)], 1000, "A"),
     "floored": ([("tax.major_violation", d) for d in (1, 2, 3, 4, 5, 6)], 0, "D"),
     "clean": ([], 1000, "A"),
@@ -96,7 +90,7 @@ def test_person_scores_decay_caps_and_band_boundaries(db_url: str, run: Any) -> 
         {
             "code": "admin.penalty_general",
             "points": -50,
-            "records": ["tax:capped-0", "tax:capped-1", "tax:capped-2"],
+            "records": sorted(f"tax:capped-{k}" for k in range(11)),
         }
     ]
     assert rating_of(run, db_url, ids["decayed_out"])["reasons"] == []

@@ -51,10 +51,6 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("points", pa.int64()),
             ("cap", pa.int64()),
             ("direct_band", pa.string()),
-            # Ties between equal totals go to the smaller category code: the number of the
-            # rating's categories whose codes sort after this one, and how many it has.
-            ("code_rank", pa.int64()),
-            ("code_span", pa.int64()),
         ]
     ),
     "rating_decay": pa.schema(
@@ -218,7 +214,6 @@ def _rating_rows(policy: Policy) -> dict[str, list[dict[str, Any]]]:
             }
         )
         first = len(points)  # numbered before extending: the generator sees the list grow
-        codes = sorted(p.category for p in rating.points)
         points.extend(
             {
                 "point_id": first + number,
@@ -228,8 +223,6 @@ def _rating_rows(policy: Policy) -> dict[str, list[dict[str, Any]]]:
                 "points": p.points,
                 "cap": p.cap,
                 "direct_band": p.direct_band,
-                "code_rank": len(codes) - 1 - codes.index(p.category),
-                "code_span": len(codes),
             }
             for number, p in enumerate(rating.points)
         )

@@ -22,7 +22,6 @@ from socialcredit.derive.expressions import (
     trunc_div,
 )
 from socialcredit.derive.policy_tables import PolicyRelations
-from socialcredit.policy.schema import MAX_REASONS_LIMIT
 
 
 def rating_subjects(subjects: Table, policy: PolicyRelations) -> Table:
@@ -80,30 +79,15 @@ def _category_totals(contributions: Table, policy: PolicyRelations) -> Table:
     integer (a subject has one kind): cheaper to group by than three strings."""
     c = contributions
     sums = c.group_by("subject_id", "point_id").agg(
-        total=c.contribution.sum(), records=c.record.collect()
+        total=c.contribution.sum(),
+        # Sorted by key: cheaper than an ordered aggregate, and just as deterministic.
+        records=c.record.collect().sort(),
     )
-    # Sorted by key (deterministic), and only where there is something to sort: most
-    # categories of most subjects hold one record, and a sort costs as much as the collection.
-    records = ibis.cases((sums.records.length() > 1, sums.records.sort()), else_=sums.records)
     points = policy.rating_points.select(
-        p_point_id="point_id",
-        rating="rating",
-        category="category",
-        points="points",
-        cap="cap",
-        code_rank="code_rank",
-        code_span="code_span",
+        p_point_id="point_id", rating="rating", category="category", points="points", cap="cap"
     )
     totals = sums.join(points, sums.point_id == points.p_point_id).select(
-        "subject_id",
-        "rating",
-        "category",
-        "points",
-        "cap",
-        "code_rank",
-        "code_span",
-        "total",
-        records=records,
+        "subject_id", "rating", "category", "points", "cap", "total", "records"
     )
     capped = ibis.cases(
         (totals.cap.isnull(), totals.total),
@@ -166,29 +150,28 @@ def _json_text(value: Any) -> Any:
     return value.cast("json").cast("string")
 
 
-@ibis.udf.agg.builtin(name="max_by")  # type: ignore[untyped-decorator]
-def _largest(arg: str, key: int, n: int) -> list[str]:  # type: ignore[empty-body]
-    """DuckDB's ``max_by(arg, key, n)``: the ``arg`` of the ``n`` largest keys, largest first."""
-
-
 def _per_rating(totals: Table, policy: PolicyRelations) -> Table:
     """Per (subject, rating): the points (the capped totals summed) and the JSON text of the
     rating's largest reasons (up to its ``max_reasons``; largest absolute total first, ties
     by category code), each a category with a non-zero capped total. One aggregation for
-    both, keeping only the largest few reasons per subject (a bounded heap, not a list to
-    sort); the reasons leave as text, so that later joins carry a string rather than nested
-    lists."""
+    both, and a sort of a few items per subject, rather than a ranking window; the reasons
+    leave as text, so that later joins carry a string rather than nested lists."""
     t = totals
-    reason = _json_text(ibis.struct({"code": t.category, "points": t.capped, "records": t.records}))
-    # One integer orders the reasons: the category's rank breaks ties between equal totals.
-    order = t.capped.abs() * t.code_span + t.code_rank
+    item = ibis.struct(
+        {
+            "sort_points": -t.capped.abs(),
+            "sort_code": t.category,
+            "reason": _json_text(
+                ibis.struct({"code": t.category, "points": t.capped, "records": t.records})
+            ),
+        }
+    )
     sums = t.group_by(t_subject_id=t.subject_id, t_rating=t.rating).agg(
-        points=t.capped.sum(),
-        largest=_largest(reason, order, MAX_REASONS_LIMIT, where=t.capped != 0),
+        points=t.capped.sum(), items=item.collect(where=t.capped != 0)
     )
     models = policy.rating_models.select(m_rating="rating", max_reasons="max_reasons")
     sums = sums.join(models, sums.t_rating == models.m_rating)
-    top = sums.largest[: sums.max_reasons]
+    top = sums.items.sort()[: sums.max_reasons].map(lambda i: i.reason)
     return sums.select("t_subject_id", "t_rating", "points", ranked=top.join(REASON_SEPARATOR))
 
 

@@ -21,7 +21,6 @@ MeasureKind = Literal["sanction", "reward"]
 RemovalCondition = Literal["fulfilled", "revoked", "expired"]
 
 CODE = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$"
-MAX_REASONS_LIMIT = 10  # reasons a rating may give per subject
 
 # The domains no category may ever touch (the loader refuses them by name and by keyword).
 PROTECTED_DOMAINS = frozenset(
@@ -127,7 +126,7 @@ class Rating(Strict):
     points: tuple[CategoryPoints, ...] = Field(min_length=1)
     bands: tuple[Band, ...] = Field(min_length=2)
     new_subject_band: NewSubjectBand | None = None
-    max_reasons: int = Field(default=4, ge=1, le=MAX_REASONS_LIMIT)
+    max_reasons: int = Field(default=4, ge=1, le=10)
 
     @field_validator("decay")
     @classmethod

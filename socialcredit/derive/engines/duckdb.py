@@ -8,8 +8,6 @@ connection strings are quoted as SQL string literals, values are bound as parame
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import fields
@@ -25,6 +23,7 @@ from sqlalchemy.engine import URL, make_url
 from socialcredit.derive import ledger_mirror
 from socialcredit.derive.engines import duckdb_hash_cache as hash_cache
 from socialcredit.derive.engines.duckdb_delta import Compared, apply_delta, plan_delta
+from socialcredit.derive.engines.duckdb_spill import SpillDirectory
 from socialcredit.derive.engines.duckdb_write import (
     TableWrite,
     Written,
@@ -77,8 +76,11 @@ class DuckDBEngine:
     """One DuckDB connection; the Ibis backend over it runs every expression."""
 
     def __init__(self, settings: Settings) -> None:
-        self._spill = tempfile.mkdtemp(prefix="socialcredit-duckdb-")
-        config: dict[str, Any] = {"temp_directory": self._spill, "preserve_insertion_order": False}
+        self._spill = SpillDirectory()
+        config: dict[str, Any] = {
+            "temp_directory": self._spill.path,
+            "preserve_insertion_order": False,
+        }
         if settings.duckdb_threads:
             config["threads"] = settings.duckdb_threads
         if settings.duckdb_memory_limit:
@@ -86,6 +88,7 @@ class DuckDBEngine:
         try:
             self.con = duckdb.connect(config=config)
         except duckdb.Error as exc:
+            self._spill.close()
             raise ConfigError(f"DuckDB settings refused: {exc}") from exc
         self.backend = ibis.duckdb.from_connection(self.con)
         self._ledger_mirror = settings.ledger_mirror
@@ -103,7 +106,7 @@ class DuckDBEngine:
 
     def close(self) -> None:
         self.con.close()
-        shutil.rmtree(self._spill, ignore_errors=True)
+        self._spill.close()
 
     # --- the store -----------------------------------------------------------------------
     def attach(self, url: str) -> None:

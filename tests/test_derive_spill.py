@@ -1,5 +1,5 @@
 """DuckDB's spill directories: a derive removes those of engines whose process died, and leaves
-those of live engines alone."""
+those of live engines, and anything not plainly one of its own, alone."""
 
 from __future__ import annotations
 
@@ -50,6 +50,12 @@ def test_derive_sweeps_spill_directories_of_dead_engines_only(
     fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
     legacy = temp / f"{PREFIX}legacy"  # no lock file: left alone
     legacy.mkdir()
+    # A symbolic link under the prefix, to a directory whose lock nobody holds: not followed.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / LOCK).touch()
+    link = temp / f"{PREFIX}link"
+    link.symlink_to(elsewhere, target_is_directory=True)
 
     make_store(db_url)
     add_events(db_url, [event("court", "C-1", person(1), "court.dishonest_defaulter", AS_OF)])
@@ -60,5 +66,5 @@ def test_derive_sweeps_spill_directories_of_dead_engines_only(
 
     # The dead engine's directory is gone; the live one's and the unlocked one stay; the run's
     # own directory went when its engine closed.
-    assert sorted(os.listdir(temp)) == sorted([alive.name, legacy.name])
-    assert (alive / LOCK).exists()
+    assert sorted(os.listdir(temp)) == sorted([alive.name, legacy.name, link.name])
+    assert (alive / LOCK).exists() and (elsewhere / LOCK).exists()

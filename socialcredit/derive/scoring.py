@@ -183,7 +183,7 @@ def ratings(records: Table, subjects: Table, policy: PolicyRelations, as_of: dt.
     regs = _registrations(records, pairs)
     # The direct bands and registrations join the (subject, rating) pairs before the reasons
     # do: joined after them, an engine may build its hash table on the side that carries
-    # every subject's reasons (DuckDB did, at 10M subjects, for a third of the stage).
+    # every subject's reasons (DuckDB did at 10M subjects: 5-12 CPU-seconds of the stage's 80).
     pairs = pairs.left_join(
         direct, [pairs.subject_id == direct.d_subject_id, pairs.rating == direct.d_rating]
     ).left_join(regs, [_.subject_id == regs.r_subject_id, _.rating == regs.r_rating])

@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import IO
@@ -46,14 +47,22 @@ def _locked_file(directory: Path) -> IO[str]:
     return handle
 
 
+def _ours(directory: Path) -> bool:
+    """A real directory of this user's (a shared temporary directory holds others')."""
+    status = directory.lstat()
+    return stat.S_ISDIR(status.st_mode) and status.st_uid == os.getuid()
+
+
 def sweep(parent: str) -> list[str]:
     """Remove the spill directories under ``parent`` whose engines are gone; return them.
     A directory without a lock file (still being created, or left by a release before this
-    one) is left alone."""
+    one), another user's, or a symbolic link is left alone."""
     removed = []
     for directory in sorted(Path(parent).glob(f"{PREFIX}*")):
         try:
-            fd = os.open(directory / LOCK, os.O_RDONLY)
+            if not _ours(directory):
+                continue
+            fd = os.open(directory / LOCK, os.O_RDONLY | os.O_NOFOLLOW)
         except OSError:
             continue
         try:

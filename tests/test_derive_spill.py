@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from derive_support import add_events, event, make_store, person
 
-from socialcredit.derive.engines.duckdb_spill import LOCK, PREFIX
+from socialcredit.derive.engines.duckdb_spill import LOCK, PREFIX, SpillDirectory, sweep
 
 AS_OF = dt.date(2025, 6, 1)
 
@@ -68,3 +68,36 @@ def test_derive_sweeps_spill_directories_of_dead_engines_only(
     # own directory went when its engine closed.
     assert sorted(os.listdir(temp)) == sorted([alive.name, legacy.name, link.name])
     assert (alive / LOCK).exists() and (elsewhere / LOCK).exists()
+
+
+def _dead(parent: Path, name: str) -> Path:
+    """A spill directory whose engine is gone: its lock file, unlocked, and some data."""
+    directory = parent / f"{PREFIX}{name}"
+    directory.mkdir()
+    (directory / LOCK).touch()
+    (directory / "duckdb_temp_block-1.block").write_bytes(b"x" * 4096)
+    return directory
+
+
+def test_sweep_skips_links_and_other_users(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = _dead(tmp_path, "target")
+    link = tmp_path / f"{PREFIX}link"
+    link.symlink_to(target, target_is_directory=True)
+    monkeypatch.setattr(os, "getuid", lambda: os.geteuid() + 1)  # as if another user's
+    assert sweep(str(tmp_path)) == []
+    monkeypatch.undo()
+    assert sweep(str(tmp_path)) == [str(target)]  # the link is never followed
+    assert not target.exists() and link.is_symlink()
+
+
+def test_a_forked_child_closing_its_copy_leaves_the_parent_directory(tmp_path: Path) -> None:
+    spill = SpillDirectory(str(tmp_path))
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child
+        spill.close()
+        os._exit(0)
+    os.waitpid(child, 0)
+    assert (Path(spill.path) / LOCK).exists()
+    assert sweep(str(tmp_path)) == []  # still locked by this process
+    spill.close()
+    assert not Path(spill.path).exists()

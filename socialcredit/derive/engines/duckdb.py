@@ -90,7 +90,12 @@ class DuckDBEngine:
         except duckdb.Error as exc:
             self._spill.close()
             raise ConfigError(f"DuckDB settings refused: {exc}") from exc
-        self.backend = ibis.duckdb.from_connection(self.con)
+        try:
+            self.backend = ibis.duckdb.from_connection(self.con)
+        except BaseException:
+            self.con.close()
+            self._spill.close()
+            raise
         self._ledger_mirror = settings.ledger_mirror
         self._schema: str | None = None
         self._sqlite_path: str | None = None

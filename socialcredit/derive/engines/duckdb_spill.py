@@ -30,11 +30,35 @@ class SpillDirectory:
         parent = parent or tempfile.gettempdir()
         sweep(parent)
         self.path = tempfile.mkdtemp(prefix=PREFIX, dir=parent)
-        self._lock = _locked_file(Path(self.path))
+        self._owner = os.getpid()
+        try:
+            self._lock = _locked_file(Path(self.path))
+        except BaseException:
+            shutil.rmtree(self.path, ignore_errors=True)
+            raise
 
     def close(self) -> None:
+        # A forked child holding a copy of this object must not remove its parent's directory.
+        if os.getpid() == self._owner and not self._lock.closed:
+            _remove(Path(self.path))
         self._lock.close()
-        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _remove(directory: Path) -> None:
+    """Remove a spill directory, its lock file last: cut short, what is left still carries
+    the lock file, so the next sweep finishes the job."""
+    for entry in directory.iterdir():
+        if entry.name == LOCK:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                entry.unlink()
+    with contextlib.suppress(OSError):
+        (directory / LOCK).unlink()
+    with contextlib.suppress(OSError):
+        directory.rmdir()
 
 
 def _locked_file(directory: Path) -> IO[str]:
@@ -70,7 +94,8 @@ def sweep(parent: str) -> list[str]:
         except OSError:
             continue  # its engine is alive
         else:
-            shutil.rmtree(directory, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                _remove(directory)
             removed.append(str(directory))
         finally:
             with contextlib.suppress(OSError):

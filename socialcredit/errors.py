@@ -4,6 +4,7 @@ SocialCreditError                 500 internal
 ├── ConfigError                   500 config_invalid
 ├── PolicyError                   422 policy_invalid      (file, table, key)
 ├── InputFileError                400 input_unreadable    (file)
+├── OutputFileError               400 output_unwritable   (file)
 ├── ValidationFailed              422 validation_failed   (details)
 ├── InvalidIdentifier             422 invalid_identifier  (the value, why)
 ├── NotFound                      404 not_found
@@ -51,6 +52,16 @@ class PolicyError(SocialCreditError):
 class InputFileError(SocialCreditError):
     status = 400
     code = "input_unreadable"
+
+    def __init__(self, file: str, reason: str) -> None:
+        super().__init__(f"{file}: {reason}", details={"file": file, "reason": reason})
+        self.file = file
+        self.reason = reason
+
+
+class OutputFileError(SocialCreditError):
+    status = 400
+    code = "output_unwritable"
 
     def __init__(self, file: str, reason: str) -> None:
         super().__init__(f"{file}: {reason}", details={"file": file, "reason": reason})

@@ -4,6 +4,9 @@ synthesise -> init -> ingest every furnisher file -> derive -> report / check.""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -57,3 +60,29 @@ def test_demo_examples_answer(run, demo: dict, db_url: str) -> None:  # type: ig
         )
         expected = not example["why"].startswith("same name")
         assert answer["restricted"] is expected, (by_why, answer)
+
+
+def test_the_printed_commands_run_as_printed(tmp_path: Path) -> None:
+    """``scripts/demo`` runs ``.venv/bin/socialcredit`` from the checkout, with the environment
+    not on PATH: the commands it prints must run when pasted there, as they are."""
+    program = Path(sys.prefix) / "bin" / "socialcredit"
+    checkout = Path(sys.prefix).parent
+    env = {k: v for k, v in os.environ.items() if k != "SOCIALCREDIT_DB"}
+    env["PATH"] = os.pathsep.join(
+        p for p in env.get("PATH", "").split(os.pathsep) if Path(p) != program.parent
+    )
+    small = ["--persons", "600", "--orgs", "60", "--seed", "7", "--no-serve", "--json"]
+    demo = subprocess.run(
+        [str(program), "demo", "--dir", str(tmp_path / "demo"), *small],
+        cwd=checkout,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    commands = json.loads(demo.stdout)["commands"]
+    assert len(commands) >= 2
+    for line in commands:
+        assert line.startswith(f"{program.relative_to(checkout)} "), line
+        pasted = subprocess.run(line, shell=True, cwd=checkout, env=env, capture_output=True)
+        assert pasted.returncode == 0, (line, pasted.stderr)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.ingest_support import FIXTURES, ingest, init, query, rejected
+from tests.ingest_support import FIXTURES, ingest, init, query, rejected, unfolded
 
 BINDING_CODES = {
     "id_missing",
@@ -113,6 +113,25 @@ def test_counts_per_file_and_per_batch_add_up(run, db_url: str) -> None:  # type
     assert query(db_url, "select count(*) from events") == [(summary["accepted"],)]
     assert query(db_url, "select count(*) from quarantine") == [(summary["quarantined"],)]
     assert query(db_url, "select count(*) from review_queue") == [(summary["review"],)]
+
+
+def test_the_rejection_report_refuses_what_it_cannot_do(run, db_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """An unknown batch, a folder that does not exist, a directory as the file: each a one-line
+    error naming it, never a traceback, and no empty report left behind."""
+    init(db_url)
+    summary = ingest(run, db_url, FIXTURES / "reasons_court.csv", furnisher="court")
+    assert len(rejected(run, db_url, tmp_path / "ok.csv", batch=summary["batch_id"])) > 0
+    cases = [
+        (["--out", str(tmp_path / "r.csv"), "--batch", "999"], "noingestbatch999"),
+        (["--out", str(tmp_path / "absent" / "r.csv")], f"{tmp_path}/absent/r.csv:Nosuchfile"),
+        (["--out", str(tmp_path)], f"{tmp_path}:Isadirectory"),
+    ]
+    for args, expected in cases:
+        result = run("quarantine", "export", "--db", db_url, *args, ok=False)
+        assert result.exit_code == 2, args
+        assert expected in unfolded(result.stderr), (args, result.stderr)
+        assert "Traceback" not in result.stderr
+    assert not (tmp_path / "r.csv").exists()
 
 
 def test_control_characters_are_refused_and_shown_escaped(run, db_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -205,3 +205,19 @@ def test_load_policy_reads_what_parse_policy_reads(tmp_path: Path) -> None:
     loaded = load_policy(path)
     assert loaded.policy == DEFAULT.policy
     assert (loaded.sha256, loaded.source, loaded.file) == (DEFAULT.sha256, TEXT, str(path))
+
+
+def test_decision_bases_cite_each_document_once() -> None:
+    """A decision's basis is its measure's and its memorandum's, which often cite the same
+    document (the incentives of Guofa [2016] No. 33): each citation appears once."""
+    from socialcredit.derive.policy_tables import policy_tables
+
+    rows = policy_tables(load_default().policy).memo_measures.to_pylist()
+    assert rows
+    for row in rows:
+        parts = [part.strip() for part in row["decision_basis"].split(";")]
+        assert len(parts) == len(set(parts)), row
+    fast_track = [row for row in rows if row["measure"] == "fast_track"]
+    assert fast_track and all(
+        row["decision_basis"].count("Guofa [2016] No. 33") == 1 for row in fast_track
+    )

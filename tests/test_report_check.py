@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from derive_support import add_events, event, make_store, org, person
+from ingest_support import unfolded
 
 TODAY = dt.date.today()
 
@@ -120,7 +121,8 @@ def test_errors_exit_2_with_the_specific_reason(db_url: str, run: Any) -> None:
     assert result.exit_code == 2 and "length 5" in result.stderr
 
     result = run("report", person(88), "--db", db_url, ok=False)
-    assert result.exit_code == 2 and "unknown_subject" in result.stderr
+    assert result.exit_code == 2 and result.stderr.count("unknown_subject") == 1
+    assert f"{person(88)} is not in the store" in result.stderr
 
 
 def test_derive_refuses_an_uninitialised_store(db_url: str, run: Any) -> None:
@@ -128,9 +130,63 @@ def test_derive_refuses_an_uninitialised_store(db_url: str, run: Any) -> None:
     assert result.exit_code == 2 and "socialcredit init" in result.stderr
 
 
-def test_an_unreachable_store_is_a_one_line_error(run: Any, tmp_path: Any) -> None:
-    url = f"sqlite:///{tmp_path / 'missing-dir' / 'store.db'}"
+def test_a_missing_store_is_named_and_never_created(run: Any, tmp_path: Any) -> None:
+    """SQLite would create an empty file for any command: only ``init`` may."""
+    for missing in (tmp_path / "store.db", tmp_path / "missing-dir" / "store.db"):
+        url = f"sqlite:///{missing}"
+        for args in (
+            ("derive",),
+            ("check", person(1), "flight"),
+            ("report", person(1)),
+            ("review", "list"),
+            ("quarantine", "export", "--out", str(tmp_path / "q.csv")),
+        ):
+            result = run(*args, "--db", url, ok=False)
+            assert result.exit_code == 2, args
+            # Rich wraps long lines anywhere, even inside a path: compare without whitespace.
+            assert unfolded(f"no store at {missing}: run `socialcredit init") in unfolded(
+                result.stderr
+            ), args
+            assert not missing.exists(), args
+
+
+def test_an_unreachable_store_is_a_one_line_error(run: Any) -> None:
+    url = "postgresql://nobody@127.0.0.1:1/none"  # nothing listens on port 1
     for args in (("derive",), ("check", person(1), "flight"), ("report", person(1))):
         result = run(*args, "--db", url, ok=False)
         assert result.exit_code == 1, args
         assert "cannot use the store" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_dates_that_do_not_exist_are_named(db_url: str, run: Any) -> None:
+    subject, _, _ = _store(db_url)
+    for args in (("derive",), ("report", subject)):
+        result = run(*args, "--as-of", "2026-02-30", "--db", db_url, ok=False)
+        assert result.exit_code == 2, args
+        assert "2026-02-30 is not a real date" in " ".join(result.stderr.split()), args
+        result = run(*args, "--as-of", "2026-2-3", "--db", db_url, ok=False)
+        assert "is not a date in the form YYYY-MM-DD" in " ".join(result.stderr.split()), args
+
+
+def test_a_date_before_every_policy_names_the_earliest(db_url: str, run: Any) -> None:
+    """An initialised store: the advice is the policy's start, not ``init``."""
+    subject, _, _ = _store(db_url)
+    result = run("report", subject, "--as-of", "2019-12-31", "--db", db_url, ok=False)
+    message = " ".join(result.stderr.split())
+    assert result.exit_code == 2
+    assert "no policy in force on 2019-12-31: the store's earliest takes effect on 2020-01-01" in (
+        message
+    )
+    assert "socialcredit init" not in message
+
+
+def test_check_says_when_a_restriction_is_lifted(db_url: str, run: Any) -> None:
+    """``end_on`` is the first day out of force: the text says "lifted on" that day."""
+    _, _, company = _store(db_url)
+    run("derive", "--db", db_url)
+    answer = json.loads(run("check", company, "flight", "--db", db_url, "--json").stdout)
+    (entry,) = answer["entries"]
+    human = " ".join(run("check", company, "flight", "--db", db_url).stdout.split())
+    lifted = f"lifted on {entry['end_on']}" if entry["end_on"] else "no fixed term"
+    assert f"from {entry['start_on']}, {lifted}" in human
+    assert " until " not in human

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
-from socialcredit.errors import SocialCreditError
+from socialcredit.errors import NotFound, SocialCreditError
 from socialcredit.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -27,9 +28,26 @@ DbOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
+
+
+def calendar_date(value: str) -> date:
+    """A YYYY-MM-DD option value; one that is not a real day says so."""
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        raise typer.BadParameter(f"{value!r} is not a date in the form YYYY-MM-DD")
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value} is not a real date ({exc})") from exc
+
+
 AsOfOption = Annotated[
-    datetime | None,
-    typer.Option("--as-of", formats=["%Y-%m-%d"], help="replay as of this date (YYYY-MM-DD)"),
+    date | None,
+    typer.Option(
+        "--as-of",
+        parser=calendar_date,
+        metavar="YYYY-MM-DD",
+        help="replay as of this date (YYYY-MM-DD)",
+    ),
 ]
 
 console = Console(stderr=True)  # progress and human messages; stdout stays clean for --json
@@ -39,12 +57,27 @@ def settings_for(db: str | None) -> Settings:
     return load_settings().with_db(db)
 
 
+def existing_store(db: str | None) -> Settings:
+    """Settings for a command that uses a store ``init`` made: refused before anything opens it
+    when a SQLite store's file does not exist (SQLite would create an empty file there)."""
+    from socialcredit.store.engine import sqlite_file
+
+    settings = settings_for(db)
+    path = sqlite_file(settings.db)
+    if path is not None and not path.exists():
+        raise NotFound(
+            f"no store at {path}: run `socialcredit init --db {settings.db}` first, "
+            "or name another store with --db or SOCIALCREDIT_DB"
+        )
+    return settings
+
+
 @contextmanager
 def store_engine(db: str | None) -> Iterator[Engine]:
-    """The store's engine for one command, disposed when it is done."""
+    """The engine of an existing store for one command, disposed when it is done."""
     from socialcredit.store.engine import make_engine  # SQLAlchemy loads when a command needs it
 
-    engine = make_engine(settings_for(db).db)
+    engine = make_engine(existing_store(db).db)
     try:
         yield engine
     finally:

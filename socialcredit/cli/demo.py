@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import shlex
+import shutil
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -48,7 +51,7 @@ def demo(
         step=lambda text: console.print(f"[dim]…[/] {text}", highlight=False),
         ingest_progress=BarProgress(),
     )
-    db_option = "" if db else f" --db {settings.db}"
+    db_option = f" --db {shlex.quote(settings.db)}"
     commands = [_command_line(example, db_option) for example in summary.examples]
     if json_out:
         print_json(_as_json(summary, commands))
@@ -58,8 +61,23 @@ def demo(
         _serve(settings, host, port)
 
 
+def program() -> str:
+    """This program as the user can run it from here: its name when the shell finds this very
+    program by that name, else its path (relative, when it lies below the current directory,
+    as ``.venv/bin/socialcredit`` does for ``scripts/demo``)."""
+    invoked = Path(sys.argv[0]).resolve()
+    found = shutil.which(invoked.name)
+    if found is not None and Path(found).resolve() == invoked:
+        return invoked.name
+    try:
+        below = invoked.relative_to(Path.cwd().resolve())
+    except ValueError:
+        return shlex.quote(str(invoked))
+    return shlex.quote(str(below) if len(below.parts) > 1 else f"./{below}")
+
+
 def _command_line(example: dict[str, str], db_option: str) -> str:
-    words = ["socialcredit", example["command"], example["subject_id"]]
+    words = [program(), example["command"], example["subject_id"]]
     if "measure" in example:
         words.append(example["measure"])
     return " ".join(words) + db_option + f"    # {example['why']}"

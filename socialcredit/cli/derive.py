@@ -17,8 +17,8 @@ from socialcredit.cli.common import (
     JsonOption,
     command,
     console,
+    existing_store,
     print_json,
-    settings_for,
     store_engine,
 )
 from socialcredit.errors import StoreError
@@ -47,11 +47,11 @@ def derive(
     """Compute record states, ratings, list entries and decisions into the store."""
     from socialcredit.derive.run import derive as run_derive
 
-    settings = settings_for(db)
+    settings = existing_store(db)
     with store_errors():
         result = run_derive(
             settings,
-            as_of=as_of.date() if as_of else None,
+            as_of=as_of,
             full=full,
             progress=lambda stage: console.print(f"[dim]derive:[/] {stage}", highlight=False),
         )
@@ -125,7 +125,8 @@ def _print_report(data: dict[str, Any]) -> None:
             band = f" band {reason['band']}" if "band" in reason else ""
             out.print(f"  {reason['code']}{points}{band}: {', '.join(reason['records'])}")
     if data["list_entries"]:
-        table = _table("list entries", "list", "record", "start", "end", "document", "basis")
+        # ``end_on`` is the first day out of force: "lifted on", not "until".
+        table = _table("list entries", "list", "record", "start", "lifted on", "document", "basis")
         for e in data["list_entries"]:
             table.add_row(
                 e["list"],
@@ -137,7 +138,9 @@ def _print_report(data: dict[str, Any]) -> None:
             )
         out.print(table)
     if data["measures"]:
-        table = _table("measures in force", "measure", "effect", "list", "start", "end", "via")
+        table = _table(
+            "measures in force", "measure", "effect", "list", "start", "lifted on", "via"
+        )
         for m in data["measures"]:
             via = m["via"]
             table.add_row(
@@ -163,9 +166,7 @@ def report(
     with store_errors():
         from socialcredit.services import report as report_service
 
-        data = report_service.report(
-            settings_for(db), subject_id, as_of=as_of.date() if as_of else None
-        )
+        data = report_service.report(existing_store(db), subject_id, as_of=as_of)
     if json_out:
         print_json(data)
     else:
@@ -201,8 +202,9 @@ def check(
     for e in result.entries:
         via = f" via {e['via_subject']}" if e["via_subject"] else ""
         Console().print(
-            f"  {e['list']} from {e['start_on']} until "
-            f"{e['end_on'] or 'lifted'}{via}: {e['document_no']}; {e['basis']}",
+            f"  {e['list']} from {e['start_on']}, "
+            + (f"lifted on {e['end_on']}" if e["end_on"] else "no fixed term")
+            + f"{via}: {e['document_no']}; {e['basis']}",
             highlight=False,
         )
 

@@ -21,8 +21,8 @@ from socialcredit.cli.common import (
     JsonOption,
     command,
     console,
+    existing_store,
     print_json,
-    settings_for,
     store_engine,
 )
 
@@ -74,7 +74,7 @@ def ingest(
     json_out: JsonOption = False,
 ) -> None:
     """Validate furnisher files and append their records to the ledger (one batch per run)."""
-    settings = settings_for(db)
+    settings = existing_store(db)
     engine = make_engine(settings.db)
     progress = BarProgress()
     try:

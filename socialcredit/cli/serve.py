@@ -13,8 +13,8 @@ from socialcredit.cli.common import (
     JsonOption,
     command,
     console,
+    existing_store,
     print_json,
-    settings_for,
     store_engine,
 )
 from socialcredit.errors import NotFound
@@ -31,7 +31,7 @@ def serve(
     """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs) until interrupted."""
     from socialcredit.api.server import serve as run_server
 
-    settings = settings_for(db)
+    settings = existing_store(db)
     console.print(
         f"serving on http://{host}:{port} (docs: http://{host}:{port}/docs); Ctrl-C stops"
     )

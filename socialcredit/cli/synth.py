@@ -61,7 +61,7 @@ def register(app: typer.Typer) -> None:
                 records=records,
                 seed=seed,
                 bad_share=bad_share,
-                today=as_of.date() if as_of else None,
+                today=as_of,
                 progress=progress,
             )
         seconds = time.monotonic() - started

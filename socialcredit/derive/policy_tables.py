@@ -296,11 +296,18 @@ def _memo_rows(policy: Policy) -> list[dict[str, Any]]:
                         "list_code": list_code,
                         "measure": code,
                         "effect": "restricted" if measure.kind == "sanction" else "granted",
-                        "decision_basis": f"{measure.legal_basis}; {memo.legal_basis}",
+                        "decision_basis": _joined_bases(measure.legal_basis, memo.legal_basis),
                         "extends": memo.extends_to_legal_representative,
                     }
                 )
     return rows
+
+
+def _joined_bases(*bases: str) -> str:
+    """Legal bases joined by "; ", each citation once (a measure and the memorandum applying it
+    often cite the same document)."""
+    parts = (part.strip() for basis in bases for part in basis.split(";"))
+    return "; ".join(dict.fromkeys(part for part in parts if part))
 
 
 def policy_tables(policy: Policy) -> PolicyTables:

@@ -19,11 +19,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, select
 
+from socialcredit.errors import NotFound, OutputFileError
 from socialcredit.ingest.subjects import pinyin_of
 from socialcredit.ingest.validate import IDENTITY_REASONS
 from socialcredit.ingest.values import storable
 from socialcredit.store.ledger import bulk_insert, rows_matching, stored_timestamp
-from socialcredit.store.tables import quarantine, review_queue, subjects
+from socialcredit.store.tables import ingest_batches, quarantine, review_queue, subjects
 
 MAX_CANDIDATES = 50
 QUARANTINE_COLUMNS = (
@@ -183,10 +184,20 @@ def export_csv(engine: Engine, out: Path, *, batch_id: int | None = None) -> int
     )
     if batch_id is not None:
         query = query.where(quarantine.c.batch_id == batch_id)
+        with engine.connect() as conn:
+            known = conn.execute(
+                select(ingest_batches.c.batch_id).where(ingest_batches.c.batch_id == batch_id)
+            ).first()
+        if known is None:
+            raise NotFound(f"no ingest batch {batch_id}")
     query = query.order_by(quarantine.c.batch_id, quarantine.c.source, quarantine.c.row_no)
     count = 0
-    # UTF-8 with a BOM, so that spreadsheet programs show the Chinese text as it is.
-    with engine.connect() as conn, open(out, "w", encoding="utf-8-sig", newline="") as handle:
+    try:
+        # UTF-8 with a BOM, so that spreadsheet programs show the Chinese text as it is.
+        handle = open(out, "w", encoding="utf-8-sig", newline="")  # noqa: SIM115 (closed below)
+    except OSError as exc:
+        raise OutputFileError(str(out), exc.strerror or str(exc)) from exc
+    with engine.connect() as conn, handle:
         writer = csv.writer(handle)
         writer.writerow(EXPORT_HEADER)
         for row in _stream(conn, query):

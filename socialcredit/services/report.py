@@ -139,7 +139,7 @@ def _subject(conn: Connection, subject_id: str) -> dict[str, Any]:
         select(decisions.c.subject_id).where(decisions.c.subject_id == subject_id).limit(1)
     ).first()
     if held is None:
-        raise UnknownSubject(f"unknown_subject: {subject_id} is not in the store")
+        raise UnknownSubject(f"{subject_id} is not in the store")
     return subject_from_id(subject_id)
 
 

@@ -38,6 +38,17 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite store's URL; None for another database or an in-memory one."""
+    try:
+        parsed = make_url(normalise_url(url))
+    except Exception:  # not a URL: ``make_engine`` says so
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
 def make_engine(url: str) -> Engine:
     url = normalise_url(url)
     try:

@@ -56,9 +56,17 @@ def policy_in_force(engine: Engine, as_of: dt.date) -> LoadedPolicy:
             .limit(1)
         ).first()
     if row is None:
+        with engine.connect() as conn:
+            earliest = conn.execute(
+                select(policy_versions.c.effective_from)
+                .order_by(policy_versions.c.effective_from)
+                .limit(1)
+            ).scalar()
+        if earliest is None:
+            raise NotFound("the store holds no policy: run `socialcredit init` first")
         raise NotFound(
-            f"no policy in force on {as_of.isoformat()}: run `socialcredit init` "
-            "or load a policy whose effective_from is on or before that date"
+            f"no policy in force on {as_of.isoformat()}: the store's earliest takes effect on "
+            f"{earliest.isoformat()}; load one whose effective_from is on or before that date"
         )
     return parse_policy(row.source, file=f"store:policy_versions/{row.version}")
 

@@ -3,8 +3,9 @@
 SocialCreditError                 500 internal
 ├── ConfigError                   500 config_invalid
 ├── PolicyError                   422 policy_invalid      (file, table, key)
-├── InputFileError                400 input_unreadable    (file)
-├── OutputFileError               400 output_unwritable   (file)
+├── FileError                     400                     (file, reason)
+│   ├── InputFileError            400 input_unreadable
+│   └── OutputFileError           400 output_unwritable
 ├── ValidationFailed              422 validation_failed   (details)
 ├── InvalidIdentifier             422 invalid_identifier  (the value, why)
 ├── NotFound                      404 not_found
@@ -49,24 +50,23 @@ class PolicyError(SocialCreditError):
         self.location = location
 
 
-class InputFileError(SocialCreditError):
+class FileError(SocialCreditError):
+    """A file the command was given, and why it could not be used."""
+
     status = 400
+
+    def __init__(self, file: str, reason: str) -> None:
+        super().__init__(f"{file}: {reason}", details={"file": file, "reason": reason})
+        self.file = file
+        self.reason = reason
+
+
+class InputFileError(FileError):
     code = "input_unreadable"
 
-    def __init__(self, file: str, reason: str) -> None:
-        super().__init__(f"{file}: {reason}", details={"file": file, "reason": reason})
-        self.file = file
-        self.reason = reason
 
-
-class OutputFileError(SocialCreditError):
-    status = 400
+class OutputFileError(FileError):
     code = "output_unwritable"
-
-    def __init__(self, file: str, reason: str) -> None:
-        super().__init__(f"{file}: {reason}", details={"file": file, "reason": reason})
-        self.file = file
-        self.reason = reason
 
 
 class ValidationFailed(SocialCreditError):

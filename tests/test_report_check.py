@@ -190,3 +190,20 @@ def test_check_says_when_a_restriction_is_lifted(db_url: str, run: Any) -> None:
     lifted = f"lifted on {entry['end_on']}" if entry["end_on"] else "no fixed term"
     assert f"from {entry['start_on']}, {lifted}" in human
     assert " until " not in human
+
+
+def test_errors_under_json_are_json_too(db_url: str, run: Any) -> None:
+    """A script reading ``--json`` gets the error as JSON on stdout, with the same exit code."""
+    _store(db_url)
+    run("derive", "--db", db_url)
+    stranger = person(88)
+    result = run("report", stranger, "--db", db_url, "--json", ok=False)
+    assert result.exit_code == 2
+    error = json.loads(result.stdout)["error"]
+    assert error["code"] == "unknown_subject"
+    assert error["message"] == f"{stranger} is not in the store"
+    result = run("check", person(1), "teleport", "--db", db_url, "--json", ok=False)
+    assert result.exit_code == 2
+    assert json.loads(result.stdout)["error"]["details"]["measure"] == "teleport"
+    plain = run("report", stranger, "--db", db_url, ok=False)
+    assert plain.exit_code == 2 and plain.stdout == ""

@@ -99,21 +99,26 @@ def print_json(data: Any) -> None:
 
 
 @contextmanager
-def reported_errors() -> Iterator[None]:
-    """Turn the error tree into a one-line message and a non-zero exit; never a traceback."""
+def reported_errors(json_out: bool = False) -> Iterator[None]:
+    """Turn the error tree into a one-line message and a non-zero exit; never a traceback. With
+    ``json_out`` the error is also printed to stdout as ``{"error": {code, message, details}}``,
+    for scripts that read the command's JSON."""
     import sqlalchemy.exc
+
+    def report(code: str, message: str, details: Any, exit_code: int) -> typer.Exit:
+        console.print(f"[bold red]error[/] ({code}): {message}", highlight=False)
+        if json_out:
+            error = {"code": code, "message": message, "details": details}
+            sys.stdout.write(json.dumps({"error": error}, ensure_ascii=False, default=str) + "\n")
+        return typer.Exit(code=exit_code)
 
     try:
         yield
     except SocialCreditError as exc:
-        console.print(f"[bold red]error[/] ({exc.code}): {exc.message}", highlight=False)
-        raise typer.Exit(code=2 if exc.status < 500 else 1) from exc
+        raise report(exc.code, exc.message, exc.details, 2 if exc.status < 500 else 1) from exc
     except sqlalchemy.exc.OperationalError as exc:  # unreachable store, bad credentials, locked
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        console.print(
-            f"[bold red]error[/] (store_error): cannot use the store: {reason}", highlight=False
-        )
-        raise typer.Exit(code=1) from exc
+        raise report("store_error", f"cannot use the store: {reason}", None, 1) from exc
 
 
 def command(app: typer.Typer, name: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
@@ -124,7 +129,7 @@ def command(app: typer.Typer, name: str, **kwargs: Any) -> Callable[[Callable[..
 
         @functools.wraps(func)
         def run(*args: Any, **kw: Any) -> Any:
-            with reported_errors():
+            with reported_errors(json_out=bool(kw.get("json_out"))):
                 return func(*args, **kw)
 
         return app.command(name, **kwargs)(run)

@@ -125,6 +125,7 @@ def test_the_rejection_report_refuses_what_it_cannot_do(run, db_url: str, tmp_pa
         (["--out", str(tmp_path / "r.csv"), "--batch", "999"], "noingestbatch999"),
         (["--out", str(tmp_path / "absent" / "r.csv")], f"{tmp_path}/absent/r.csv:Nosuchfile"),
         (["--out", str(tmp_path)], f"{tmp_path}:Isadirectory"),
+        (["--out", "/dev/full"], "/dev/full:Nospaceleftondevice"),
     ]
     for args, expected in cases:
         result = run("quarantine", "export", "--db", db_url, *args, ok=False)

@@ -131,9 +131,13 @@ def test_derive_refuses_an_uninitialised_store(db_url: str, run: Any) -> None:
 
 
 def test_a_missing_store_is_named_and_never_created(run: Any, tmp_path: Any) -> None:
-    """SQLite would create an empty file for any command: only ``init`` may."""
-    for missing in (tmp_path / "store.db", tmp_path / "missing-dir" / "store.db"):
-        url = f"sqlite:///{missing}"
+    """SQLite would create an empty file for any command: only ``init`` may. A URI filename
+    names its file too, and a path with brackets is shown as it is (not as markup)."""
+    for missing, url in (
+        (tmp_path / "store.db", f"sqlite:///{tmp_path / 'store.db'}"),
+        (tmp_path / "run[b]" / "store.db", f"sqlite:///{tmp_path / 'run[b]' / 'store.db'}"),
+        (tmp_path / "uri.db", f"sqlite:///file:{tmp_path / 'uri.db'}?mode=ro&uri=true"),
+    ):
         for args in (
             ("derive",),
             ("check", person(1), "flight"),
@@ -150,6 +154,23 @@ def test_a_missing_store_is_named_and_never_created(run: Any, tmp_path: Any) -> 
             assert not missing.exists(), args
 
 
+def test_a_read_only_uri_store_is_used(run: Any, tmp_path: Any) -> None:
+    path = tmp_path / "store.db"
+    _store(f"sqlite:///{path}")
+    url = f"sqlite:///file:{path}?mode=ro&uri=true"
+    answer = json.loads(run("check", person(1), "flight", "--db", url, "--json").stdout)
+    assert answer["known"] is True
+
+
+def test_report_on_an_uninitialised_store_is_one_line(db_url: str, run: Any) -> None:
+    """SQLite: no file, so none is made; PostgreSQL: a database without the schema."""
+    for args in (("report", person(1)), ("check", person(1), "flight")):
+        result = run(*args, "--db", db_url, ok=False)
+        assert result.exit_code in (1, 2) and "Traceback" not in result.stderr, args
+        message = unfolded(result.stderr)
+        assert "socialcreditinit" in message or "cannotusethestore" in message, message
+
+
 def test_an_unreachable_store_is_a_one_line_error(run: Any) -> None:
     url = "postgresql://nobody@127.0.0.1:1/none"  # nothing listens on port 1
     for args in (("derive",), ("check", person(1), "flight"), ("report", person(1))):
@@ -164,8 +185,10 @@ def test_dates_that_do_not_exist_are_named(db_url: str, run: Any) -> None:
         result = run(*args, "--as-of", "2026-02-30", "--db", db_url, ok=False)
         assert result.exit_code == 2, args
         assert "2026-02-30 is not a real date" in " ".join(result.stderr.split()), args
-        result = run(*args, "--as-of", "2026-2-3", "--db", db_url, ok=False)
-        assert "is not a date in the form YYYY-MM-DD" in " ".join(result.stderr.split()), args
+        for malformed in ("2026-2-3", "２０２６-０５-０１"):  # full-width digits are not ASCII
+            result = run(*args, "--as-of", malformed, "--db", db_url, ok=False)
+            panel = unfolded(result.stderr).replace("│", "")  # Typer's error panel
+            assert "isnotadateintheformYYYY-MM-DD" in panel, args
 
 
 def test_a_date_before_every_policy_names_the_earliest(db_url: str, run: Any) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from socialcredit.errors import NotFound, SocialCreditError
 from socialcredit.settings import Settings, load_settings
@@ -32,7 +35,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="print machine-readable
 
 def calendar_date(value: str) -> date:
     """A YYYY-MM-DD option value; one that is not a real day says so."""
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value.strip()):
         raise typer.BadParameter(f"{value!r} is not a date in the form YYYY-MM-DD")
     try:
         return date.fromisoformat(value.strip())
@@ -66,10 +69,27 @@ def existing_store(db: str | None) -> Settings:
     path = sqlite_file(settings.db)
     if path is not None and not path.exists():
         raise NotFound(
-            f"no store at {path}: run `socialcredit init --db {settings.db}` first, "
-            "or name another store with --db or SOCIALCREDIT_DB"
+            f"no store at {path}: run `{program()} init --db {shlex.quote(settings.db)}` "
+            "first, or name another store with --db or SOCIALCREDIT_DB"
         )
     return settings
+
+
+def program() -> str:
+    """This program as the user can run it from here: its name when the shell finds this very
+    program by that name, else its path (relative, when it lies below the current directory,
+    as ``.venv/bin/socialcredit`` does for ``scripts/demo``)."""
+    invoked = Path(sys.argv[0]).resolve()
+    if not invoked.is_file():  # not run as a program (``python -c``, a test runner)
+        return "socialcredit"
+    found = shutil.which(invoked.name)
+    if found is not None and Path(found).resolve() == invoked:
+        return invoked.name
+    try:
+        below = invoked.relative_to(Path.cwd().resolve())
+    except ValueError:
+        return shlex.quote(str(invoked))
+    return shlex.quote(str(below) if len(below.parts) > 1 else f"./{below}")
 
 
 @contextmanager
@@ -106,7 +126,7 @@ def reported_errors(json_out: bool = False) -> Iterator[None]:
     import sqlalchemy.exc
 
     def report(code: str, message: str, details: Any, exit_code: int) -> typer.Exit:
-        console.print(f"[bold red]error[/] ({code}): {message}", highlight=False)
+        console.print(f"[bold red]error[/] ({code}): {escape(message)}", highlight=False)
         if json_out:
             error = {"code": code, "message": message, "details": details}
             sys.stdout.write(json.dumps({"error": error}, ensure_ascii=False, default=str) + "\n")
@@ -116,7 +136,9 @@ def reported_errors(json_out: bool = False) -> Iterator[None]:
         yield
     except SocialCreditError as exc:
         raise report(exc.code, exc.message, exc.details, 2 if exc.status < 500 else 1) from exc
-    except sqlalchemy.exc.OperationalError as exc:  # unreachable store, bad credentials, locked
+    # Unreachable, bad credentials, locked; or (ProgrammingError) a PostgreSQL database that
+    # ``init`` never set up.
+    except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.ProgrammingError) as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         raise report("store_error", f"cannot use the store: {reason}", None, 1) from exc
 

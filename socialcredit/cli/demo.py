@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 import shlex
-import shutil
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from socialcredit.cli.common import DbOption, JsonOption, command, console, print_json, settings_for
+from socialcredit.cli.common import (
+    DbOption,
+    JsonOption,
+    command,
+    console,
+    print_json,
+    program,
+    settings_for,
+)
 from socialcredit.cli.ingest import BarProgress
 
 if TYPE_CHECKING:
@@ -51,7 +57,14 @@ def demo(
         step=lambda text: console.print(f"[dim]…[/] {text}", highlight=False),
         ingest_progress=BarProgress(),
     )
-    db_option = f" --db {shlex.quote(settings.db)}"
+
+    from sqlalchemy.engine import make_url
+
+    from socialcredit.store.engine import normalise_url
+
+    # A password in the URL is not printed (the line would not run as printed, then).
+    shown = make_url(normalise_url(settings.db)).render_as_string(hide_password=True)
+    db_option = f" --db {shlex.quote(shown)}"
     commands = [_command_line(example, db_option) for example in summary.examples]
     if json_out:
         print_json(_as_json(summary, commands))
@@ -59,21 +72,6 @@ def demo(
         _print(summary, commands)
     if serve:
         _serve(settings, host, port)
-
-
-def program() -> str:
-    """This program as the user can run it from here: its name when the shell finds this very
-    program by that name, else its path (relative, when it lies below the current directory,
-    as ``.venv/bin/socialcredit`` does for ``scripts/demo``)."""
-    invoked = Path(sys.argv[0]).resolve()
-    found = shutil.which(invoked.name)
-    if found is not None and Path(found).resolve() == invoked:
-        return invoked.name
-    try:
-        below = invoked.relative_to(Path.cwd().resolve())
-    except ValueError:
-        return shlex.quote(str(invoked))
-    return shlex.quote(str(below) if len(below.parts) > 1 else f"./{below}")
 
 
 def _command_line(example: dict[str, str], db_option: str) -> str:
@@ -135,7 +133,7 @@ def _print(summary: DemoSummary, commands: list[str]) -> None:
     )
     out.print("\n[bold]Try:[/]")
     for line in commands:
-        out.print(f"  {line}", highlight=False, soft_wrap=True)
+        out.print(f"  {line}", highlight=False, soft_wrap=True, markup=False)
 
 
 def _serve(settings: Any, host: str, port: int) -> None:

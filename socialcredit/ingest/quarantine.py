@@ -197,12 +197,17 @@ def export_csv(engine: Engine, out: Path, *, batch_id: int | None = None) -> int
         handle = open(out, "w", encoding="utf-8-sig", newline="")  # noqa: SIM115 (closed below)
     except OSError as exc:
         raise OutputFileError(str(out), exc.strerror or str(exc)) from exc
-    with engine.connect() as conn, handle:
-        writer = csv.writer(handle)
-        writer.writerow(EXPORT_HEADER)
-        for row in _stream(conn, query):
-            writer.writerow(row)
-            count += 1
+    try:
+        with engine.connect() as conn, handle:
+            writer = csv.writer(handle)
+            writer.writerow(EXPORT_HEADER)
+            for row in _stream(conn, query):
+                writer.writerow(row)
+                count += 1
+    except OSError as exc:  # a full disk, a file size limit: no partial report is left
+        if out.is_file():
+            out.unlink(missing_ok=True)
+        raise OutputFileError(str(out), exc.strerror or str(exc)) from exc
     return count
 
 

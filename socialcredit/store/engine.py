@@ -44,9 +44,17 @@ def sqlite_file(url: str) -> Path | None:
         parsed = make_url(normalise_url(url))
     except Exception:  # not a URL: ``make_engine`` says so
         return None
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or database in (None, "", ":memory:"):
         return None
-    return Path(parsed.database)
+    if str(parsed.query.get("uri", "")).lower() in ("true", "1") and database.startswith("file:"):
+        # SQLite's URI filenames: file:PATH, file:///PATH (options are in the URL's query).
+        if parsed.query.get("mode") == "memory":
+            return None
+        database = database.removeprefix("file:")
+        if database.startswith("//"):
+            database = database[2:]
+    return Path(database)
 
 
 def make_engine(url: str) -> Engine:

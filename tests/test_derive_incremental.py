@@ -99,11 +99,11 @@ def test_a_new_event_changes_check_after_an_incremental_run(db_url: str, run: An
     assert summary["mode"] == "incremental" and summary["decisions"] == 5
     answer = check(subject)
     assert answer["restricted"] and answer["effect"] == "restricted" and answer["known"]
-    assert [(e["list"], e["document_no"], e["via_subject"]) for e in answer["entries"]] == [
-        ("court_defaulters", "DOC-c1", None)
-    ]
+    assert [
+        (e["list_code"], e["document_no"], e["source_subject_id"]) for e in answer["entries"]
+    ] == [("court_defaulters", "DOC-c1", None)]
     via = check(rep)
-    assert via["restricted"] and via["entries"][0]["via_subject"] == company
+    assert via["restricted"] and via["entries"][0]["source_subject_id"] == company
     assert check(rep, "public_tender")["restricted"] is False  # not extended by its memorandum
 
     add_events(

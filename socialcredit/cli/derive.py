@@ -200,9 +200,9 @@ def check(
         highlight=False,
     )
     for e in result.entries:
-        via = f" via {e['via_subject']}" if e["via_subject"] else ""
+        via = f" via {e['source_subject_id']}" if e["source_subject_id"] else ""
         Console().print(
-            f"  {e['list']} from {e['start_on']}, "
+            f"  {e['list_code']} from {e['start_on']}, "
             + (f"lifted on {e['end_on']}" if e["end_on"] else "no fixed term")
             + f"{via}: {e['document_no']}; {e['basis']}",
             highlight=False,

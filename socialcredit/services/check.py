@@ -93,14 +93,14 @@ def _entries(conn: Connection, subject_id: str, measure: str, day: dt.date) -> l
             continue
         found.append(
             {
-                "list": row.list_code,
+                "list_code": row.list_code,
                 "effect": row.effect,
                 "start_on": start,
                 "end_on": end,
                 "basis": row.basis,
                 "list_basis": row.list_basis,
                 "document_no": row.document_no,
-                "via_subject": None
+                "source_subject_id": None
                 if row.source_subject_id == subject_id
                 else row.source_subject_id,
             }

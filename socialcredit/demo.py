@@ -22,7 +22,7 @@ from socialcredit.ingest.pipeline import ingest_files
 from socialcredit.ingest.summary import Counts, Progress
 from socialcredit.policy.load import load_default
 from socialcredit.settings import Settings
-from socialcredit.store.engine import make_engine, upgrade
+from socialcredit.store.engine import make_engine, sqlite_file, upgrade
 from socialcredit.store.policies import save_policy
 from socialcredit.store.tables import (
     decisions,
@@ -52,10 +52,11 @@ class DemoSummary:
 def fresh_store(settings: Settings) -> Engine:
     """An empty store for the demo: the SQLite file (and its WAL) is removed first."""
     engine = make_engine(settings.db)
-    if engine.dialect.name == "sqlite" and engine.url.database:
+    database = sqlite_file(settings.db)
+    if database is not None:
         engine.dispose()
         for suffix in ("", "-wal", "-shm"):
-            Path(engine.url.database + suffix).unlink(missing_ok=True)
+            Path(f"{database}{suffix}").unlink(missing_ok=True)
         engine = make_engine(settings.db)
     upgrade(engine)
     with engine.connect() as conn:

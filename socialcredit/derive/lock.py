@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from sqlalchemy import Engine, text
 
 from socialcredit.errors import Conflict
+from socialcredit.store.engine import sqlite_file
 
 # The advisory lock's key in each store database: a fixed number this application owns.
 ADVISORY_KEY = 0x1F0C_5E3B_7A2D_4C61
@@ -84,11 +85,11 @@ def _advisory_lock(engine: Engine, wait_seconds: float, progress: Progress) -> I
 def derive_lock(engine: Engine, wait_seconds: float, progress: Progress) -> Iterator[None]:
     """Hold the store's derive lock for the block."""
     if engine.dialect.name == "sqlite":
-        database = engine.url.database
-        if not database or database == ":memory:":
+        database = sqlite_file(engine.url.render_as_string(hide_password=False))
+        if database is None:
             yield  # an in-memory store has one process by definition
             return
-        with _file_lock(database + ".derive.lock", wait_seconds, progress):
+        with _file_lock(f"{database}.derive.lock", wait_seconds, progress):
             yield
     else:
         with _advisory_lock(engine, wait_seconds, progress):

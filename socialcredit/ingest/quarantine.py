@@ -196,7 +196,7 @@ def export_csv(engine: Engine, out: Path, *, batch_id: int | None = None) -> int
         # UTF-8 with a BOM, so that spreadsheet programs show the Chinese text as it is.
         handle = open(out, "w", encoding="utf-8-sig", newline="")  # noqa: SIM115 (closed below)
     except OSError as exc:
-        raise OutputFileError(str(out), exc.strerror or str(exc)) from exc
+        raise _unwritable(out, exc) from exc
     try:
         with engine.connect() as conn, handle:
             writer = csv.writer(handle)
@@ -207,8 +207,12 @@ def export_csv(engine: Engine, out: Path, *, batch_id: int | None = None) -> int
     except OSError as exc:  # a full disk, a file size limit: no partial report is left
         if out.is_file():
             out.unlink(missing_ok=True)
-        raise OutputFileError(str(out), exc.strerror or str(exc)) from exc
+        raise _unwritable(out, exc) from exc
     return count
+
+
+def _unwritable(out: Path, exc: OSError) -> OutputFileError:
+    return OutputFileError(str(out), exc.strerror or str(exc))
 
 
 def _stream(conn: Connection, query: Any) -> Iterator[tuple[Any, ...]]:

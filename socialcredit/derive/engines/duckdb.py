@@ -42,7 +42,7 @@ from socialcredit.derive.run_finish import RunFinish
 from socialcredit.duckdb_extensions import extension_path, sql_string
 from socialcredit.errors import ConfigError, Conflict, StoreError
 from socialcredit.settings import Settings
-from socialcredit.store.engine import normalise_url
+from socialcredit.store.engine import normalise_url, sqlite_file
 
 Table = Any  # ibis.Table
 Progress = Callable[[str], None]
@@ -119,11 +119,12 @@ class DuckDBEngine:
         parsed = make_url(normalise_url(url))
         backend = parsed.get_backend_name()
         if backend == "sqlite":
-            if not parsed.database or parsed.database == ":memory:":
+            path = sqlite_file(url)
+            if path is None:
                 raise ConfigError("derive needs a SQLite file, not an in-memory database")
             self.con.execute(f"LOAD {sql_string(extension_path('sqlite_scanner'))}")
-            target, kind, schema = parsed.database, "sqlite", "main"
-            self._sqlite_path = parsed.database
+            target, kind, schema = str(path), "sqlite", "main"
+            self._sqlite_path = str(path)
         elif backend == "postgresql":
             self.con.execute(f"LOAD {sql_string(extension_path('postgres_scanner'))}")
             target, kind, schema = libpq_dsn(parsed), "postgres", "public"

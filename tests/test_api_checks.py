@@ -297,6 +297,45 @@ def test_fast_path_answers_exactly_as_the_fastapi_routes(api: Api) -> None:
     assert [d["index"] for d in nul.json()["error"]["details"]] == [0, 1]
 
 
+def test_the_audit_log_names_every_subject_checked_as_normalised(api: Api) -> None:
+    """However an integrator spells an identifier (lower-case x, separators, full width), and
+    whether one subject is checked or a batch, the audit log names each subject by its
+    normalised identifier, on the fast path and on the FastAPI routes alike."""
+    _stored_decisions(api)
+    full_width = "".join(chr(ord(c) + 0xFEE0) if c.isdigit() else c for c in STRANGER)
+    dashed = f"{LISTED[:6]}-{LISTED[6:14]}-{LISTED[14:]}"
+    every_route = FAST_API.model_copy(update={"fast_path": False})
+    with serving(api.db, every_route) as url, httpx.Client(base_url=url, timeout=30) as plain:
+        for client_get, client_post in (
+            (
+                lambda path: api.get(path, "integrator"),
+                lambda body: api.post("/v1/checks", "integrator", json=body),
+            ),
+            (
+                lambda path: plain.get(path, headers=api.headers("integrator")),
+                lambda body: plain.post("/v1/checks", headers=api.headers("integrator"), json=body),
+            ),
+        ):
+            for spelled in (X_PERSON.lower(), dashed, full_width, f" {COMPANY} "):
+                assert client_get(f"/v1/checks/flight/{spelled}").status_code == 200
+            batch = {"measure": "flight", "subjects": [dashed, X_PERSON.lower(), BOSS]}
+            assert client_post(batch).status_code == 200
+
+    def audited(subject_id: str) -> list[tuple[str, str]]:
+        rows = api.get(
+            "/v1/audit", "operator", params={"subject_id": subject_id, "limit": 1000}
+        ).json()
+        return sorted((r["method"], r["route"]) for r in rows if r["role"] == "integrator")
+
+    one, batch = ("GET", "/v1/checks/{measure}/{subject_id}"), ("POST", "/v1/checks")
+    wait_for(lambda: len(audited(BOSS)) == 2, timeout=2.0)
+    assert audited(X_PERSON) == [one, one, batch, batch]
+    assert audited(LISTED) == [one, one, batch, batch]
+    assert audited(STRANGER) == [one, one]
+    assert audited(COMPANY) == [one, one]
+    assert audited(BOSS) == [batch, batch]
+
+
 def test_batch_validation_agrees_with_the_identifier_rules(api: Api) -> None:
     """Unregistered IDs are validated all at once; the verdicts must be those of ids.check."""
     rng = random.Random(11)

@@ -36,6 +36,13 @@ class AuditContext:
     key_id: int | None = None
     role: str | None = None
     subject_id: str | None = None
+    # A request about several subjects (a batch check): one audit row for each.
+    subject_ids: list[str] | None = None
+
+    def touched(self, subject_ids: list[str]) -> None:
+        """Name the subjects a request was about, normalised, once it has found them."""
+        self.subject_id = subject_ids[0] if len(subject_ids) == 1 else None
+        self.subject_ids = subject_ids if len(subject_ids) > 1 else None
 
 
 def audit_context(request: Request) -> AuditContext:

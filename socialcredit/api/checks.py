@@ -17,7 +17,7 @@ import datetime as dt
 import functools
 import itertools
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -132,7 +132,15 @@ def _plain(subject_id: str) -> bool:
     return len(subject_id) == ID_WIDTH and subject_id.isascii() and subject_id.isalnum()
 
 
-def answer_one(index: DecisionIndex, measure: str, raw: str, on: dt.date) -> bytes:
+class CheckAnswer(NamedTuple):
+    """A check's response body, and the normalised identifiers of the subjects it is about
+    (as the audit log records them, whatever spelling the caller sent)."""
+
+    body: bytes
+    subject_ids: list[str]
+
+
+def answer_one(index: DecisionIndex, measure: str, raw: str, on: dt.date) -> CheckAnswer:
     """The ``CheckResult`` of one subject (the measure is known)."""
     subject_id = raw.upper() if len(raw) == ID_WIDTH and raw.isascii() else ids.normalise(raw)
     plain = _plain(subject_id)
@@ -146,8 +154,9 @@ def answer_one(index: DecisionIndex, measure: str, raw: str, on: dt.date) -> byt
             known, slot = index.locate_one(subject_id)
     rows = index.live_rows_one(measure, slot, on)
     if not rows:
-        return _plain_result(index, subject_id, known).encode()
-    return hit_results(index, [subject_id], [known], rows, [0, len(rows)])[0].encode()
+        return CheckAnswer(_plain_result(index, subject_id, known).encode(), [subject_id])
+    body = hit_results(index, [subject_id], [known], rows, [0, len(rows)])[0].encode()
+    return CheckAnswer(body, [subject_id])
 
 
 # --- a batch --------------------------------------------------------------------------------
@@ -235,7 +244,9 @@ def _plain_results(
     return rows, len(template)
 
 
-def answer_batch(index: DecisionIndex, measure: str, raw: Sequence[str], on: dt.date) -> bytes:
+def answer_batch(
+    index: DecisionIndex, measure: str, raw: Sequence[str], on: dt.date
+) -> CheckAnswer:
     """The ``CheckBatchResponse`` for 1 to 1,000 subjects (the measure is known)."""
     chars, plain = _normalised_chars(raw)
     known, slot = index.locate(keys_of_chars(chars))
@@ -275,4 +286,6 @@ def answer_batch(index: DecisionIndex, measure: str, raw: Sequence[str], on: dt.
     else:
         parts[-1] = parts[-1][:-1]
     parts.append(b"]}")
-    return b"".join(parts)
+    normalised = chars.tobytes().decode()  # every row valid and plain by now
+    subject_ids = [normalised[i : i + ID_WIDTH] for i in range(0, len(normalised), ID_WIDTH)]
+    return CheckAnswer(b"".join(parts), subject_ids)

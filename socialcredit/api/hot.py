@@ -167,9 +167,10 @@ class HotRoutes:
             await self._key(scope, ctx, INTEGRATOR)
             index = self.state.require_index()
             checks.require_measure(index, measure, in_path=True)
-            body = checks.answer_one(index, measure, subject_id, dt.date.today())
+            answer = checks.answer_one(index, measure, subject_id, dt.date.today())
+            ctx.touched(answer.subject_ids)
             self.state.metrics.checked(measure, 1)
-            return body
+            return answer.body
 
         await self._serve(scope, receive, send, CHECK_ONE, answer)
 
@@ -191,8 +192,9 @@ class HotRoutes:
             await self._key(scope, ctx, INTEGRATOR)
             index = self.state.require_index()
             checks.require_measure(index, measure, in_path=False)
-            answered = checks.answer_batch(index, measure, subjects, dt.date.today())
+            answer = checks.answer_batch(index, measure, subjects, dt.date.today())
+            ctx.touched(answer.subject_ids)
             self.state.metrics.checked(measure, len(subjects))
-            return answered
+            return answer.body
 
         await self._serve(scope, receive, send, CHECK_BATCH, answer)

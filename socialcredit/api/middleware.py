@@ -65,18 +65,21 @@ class ServiceMiddleware:
         self.state.metrics.observe(method, route, status, time.perf_counter() - started)
         ctx = scope.get("state", {}).get(AUDIT)
         if isinstance(ctx, AuditContext):
-            self.state.audit.record(
-                AuditRecord(
-                    at=dt.datetime.now(dt.UTC),
-                    key_id=ctx.key_id,
-                    role=ctx.role,
-                    method=method,
-                    route=route,
-                    subject_id=ctx.subject_id,
-                    status=status,
-                    outcome=outcome_of(status),
+            at, outcome = dt.datetime.now(dt.UTC), outcome_of(status)
+            touched: list[str | None] = [*ctx.subject_ids] if ctx.subject_ids else [ctx.subject_id]
+            for subject_id in touched:
+                self.state.audit.record(
+                    AuditRecord(
+                        at=at,
+                        key_id=ctx.key_id,
+                        role=ctx.role,
+                        method=method,
+                        route=route,
+                        subject_id=subject_id,
+                        status=status,
+                        outcome=outcome,
+                    )
                 )
-            )
 
 
 def _content_length(scope: Scope) -> int | None:

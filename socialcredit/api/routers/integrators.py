@@ -15,7 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request, Response
 
 from socialcredit.api import checks
-from socialcredit.api.auth import require_roles
+from socialcredit.api.auth import audit_context, require_roles
 from socialcredit.api.deps import service_state
 from socialcredit.api.schemas import (
     AUTH_ERRORS,
@@ -49,8 +49,9 @@ async def check_batch(body: CheckRequest, request: Request) -> Response:
     index = state.require_index()
     checks.require_measure(index, body.measure, in_path=False)
     answer = checks.answer_batch(index, body.measure, body.subjects, dt.date.today())
+    audit_context(request).touched(answer.subject_ids)
     state.metrics.checked(body.measure, len(body.subjects))
-    return Response(answer, media_type="application/json")
+    return Response(answer.body, media_type="application/json")
 
 
 @router.get(
@@ -68,5 +69,6 @@ async def check_one(
     index = state.require_index()
     checks.require_measure(index, measure, in_path=True)
     answer = checks.answer_one(index, measure, subject_id, dt.date.today())
+    audit_context(request).touched(answer.subject_ids)
     state.metrics.checked(measure, 1)
-    return Response(answer, media_type="application/json")
+    return Response(answer.body, media_type="application/json")

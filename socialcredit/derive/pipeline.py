@@ -15,6 +15,7 @@ from typing import Any
 from socialcredit.derive import expressions as x
 from socialcredit.derive import scoring
 from socialcredit.derive.engines import Engine
+from socialcredit.derive.engines.duckdb_ratings_memo import salt as memo_salt
 from socialcredit.derive.policy_tables import PolicyRelations, PolicyTables, stage_reads
 from socialcredit.store import tables
 
@@ -135,6 +136,62 @@ def record_stages(
     return RecordStages(rel, people, known, changes, states, key)
 
 
+# The date the memo's salt compiles the ratings for: the SQL of another date differs only in
+# its literals, and a memo's rows stay true from one date to the next (see ``_ratings``).
+SALT_DAY = dt.date(2000, 1, 1)
+
+
+def _ratings(
+    engine: Engine,
+    records: Table,
+    base: RecordStages,
+    policy: PolicyTables,
+    as_of: dt.date,
+    progress: Progress,
+) -> Table:
+    """The ratings stage: every (subject, rating) row, computed whole, or, where the engine
+    keeps a memo of rows by signature (``duckdb_ratings_memo``), computed only for subjects
+    whose signature is new. A signature covers everything a row is made of at its date, so a
+    kept row is the row this date's ``ratings`` would give."""
+    rel, people = base.relations, base.people
+
+    def fresh(subjects: Table | None) -> Table:
+        if subjects is None:
+            return scoring.ratings(records, people, rel, as_of)
+        return scoring.ratings(
+            records.semi_join(subjects, records.subject_id == subjects.subject_id),
+            people.semi_join(subjects, people.subject_id == subjects.subject_id),
+            rel,
+            as_of,
+        )
+
+    key = base.key
+
+    def salt() -> str:
+        cached = _COMPILED.get(("salt", *key[1:]))
+        if cached is None:
+            cached = _COMPILED[("salt", *key[1:])] = memo_salt(
+                [
+                    engine.compile(scoring.ratings(records, people, rel, SALT_DAY)),
+                    engine.compile(scoring.rating_signatures(records, people, rel, SALT_DAY)),
+                    policy.fingerprint,
+                    repr(key[2:]),
+                ]
+            )
+        return cached
+
+    memo = engine.ratings_memo(salt)
+    if memo is None:
+        return _stage(engine, "sc_ratings", key, lambda: fresh(None))
+    signatures = _stage(
+        engine,
+        "sc_rating_signatures",
+        key,
+        lambda: scoring.rating_signatures(records, people, rel, as_of),
+    )
+    return memo.ratings(signatures, fresh, progress)
+
+
 def derive_relations(
     engine: Engine,
     events: Table,
@@ -166,9 +223,7 @@ def derive_relations(
         lambda: x.decisions(entries, x.legal_representatives(details), rel),
     )
     progress("ratings")
-    ratings = _stage(
-        engine, "sc_ratings", key, lambda: scoring.ratings(records, base.people, rel, as_of)
-    )
+    ratings = _ratings(engine, records, base, policy, as_of, progress)
     return Derived(
         subjects=base.people,
         filed=x.filed_records(known, rel, as_of),

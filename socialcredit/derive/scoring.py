@@ -8,9 +8,12 @@ integers, so every engine gives the same scores.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import ibis
+import ibis.expr.datatypes as dt_types
 from ibis import _
 
 from socialcredit.derive.expressions import (
@@ -73,21 +76,47 @@ def rating_contributions(records: Table, policy: PolicyRelations, as_of: dt.date
     return contributions.filter(contributions.contribution != 0)
 
 
-def _category_totals(contributions: Table, policy: PolicyRelations) -> Table:
+@ibis.udf.scalar.builtin(name="hash")  # type: ignore[untyped-decorator]
+def _hash(value) -> dt_types.uint64:  # type: ignore[no-untyped-def]  # any type: Ibis reads the annotation
+    """A 64-bit hash of a value (a struct for several)."""
+
+
+@ibis.udf.agg.builtin(name="bit_xor")  # type: ignore[untyped-decorator]
+def _xor(value: dt_types.uint64, where: bool = True) -> dt_types.uint64:
+    """The exclusive or of a group's values: a hash of a set, whatever its order."""
+
+
+@dataclass(frozen=True)
+class RecordNames:
+    """How reasons name records: ``many`` aggregates a group's record keys, ``one`` names a
+    single record as ``many`` would name a group of it alone."""
+
+    many: Callable[[Any], Any]
+    one: Callable[[Any], Any]
+
+
+# The keys themselves, sorted (``ratings``). Sorted by key: cheaper than an ordered aggregate,
+# and just as deterministic.
+KEYS = RecordNames(many=lambda key: key.collect().sort(), one=lambda key: ibis.array([key]))
+# A hash of the set of keys, whatever their order (``rating_signatures``).
+KEY_SET_HASH = RecordNames(many=lambda key: _xor(_hash(key)), one=lambda key: _hash(key))
+
+
+def _category_totals(
+    contributions: Table, policy: PolicyRelations, names: RecordNames = KEYS
+) -> Table:
     """Per (subject, rating, category): the points summed and capped, and the records behind
     them. Grouped by the subject and the policy's number for (rating, kind, category), an
     integer (a subject has one kind): cheaper to group by than three strings."""
     c = contributions
     sums = c.group_by("subject_id", "point_id").agg(
-        total=c.contribution.sum(),
-        # Sorted by key: cheaper than an ordered aggregate, and just as deterministic.
-        records=c.record.collect().sort(),
+        total=c.contribution.sum(), records=names.many(c.record)
     )
     points = policy.rating_points.select(
         p_point_id="point_id", rating="rating", category="category", points="points", cap="cap"
     )
     totals = sums.join(points, sums.point_id == points.p_point_id).select(
-        "subject_id", "rating", "category", "points", "cap", "total", "records"
+        "subject_id", "rating", "category", "point_id", "points", "cap", "total", "records"
     )
     capped = ibis.cases(
         (totals.cap.isnull(), totals.total),
@@ -97,7 +126,7 @@ def _category_totals(contributions: Table, policy: PolicyRelations) -> Table:
     return totals.mutate(capped=capped.cast("int64"))
 
 
-def _direct_bands(records: Table, policy: PolicyRelations) -> Table:
+def _direct_bands(records: Table, policy: PolicyRelations, names: RecordNames = KEYS) -> Table:
     """The band forced by active records of direct-band categories (the lowest such band),
     whatever their age or points."""
     bands = policy.rating_bands
@@ -125,7 +154,7 @@ def _direct_bands(records: Table, policy: PolicyRelations) -> Table:
     )
     return chosen.group_by(d_subject_id=chosen.subject_id, d_rating=chosen.rating).agg(
         direct_band=chosen.direct_band.min(),
-        direct_records=chosen.record.collect().sort(),
+        direct_records=names.many(chosen.record),
     )
 
 
@@ -175,11 +204,31 @@ def _per_rating(totals: Table, policy: PolicyRelations) -> Table:
     return sums.select("t_subject_id", "t_rating", "points", ranked=top.join(REASON_SEPARATOR))
 
 
-def ratings(records: Table, subjects: Table, policy: PolicyRelations, as_of: dt.date) -> Table:
-    """Score, band and reasons per (subject, rating) for every subject a rating applies to."""
+def _per_rating_signature(totals: Table) -> Table:
+    """``_per_rating``'s counterpart for ``rating_signatures``: the points, and a hash of
+    every reason the rating could give (each category's number, capped total and records),
+    not only of the largest: a change beyond them changes the hash, never the reverse."""
+    t = totals
+    reason = _hash(ibis.struct({"point_id": t.point_id, "points": t.capped, "records": t.records}))
+    return t.group_by(t_subject_id=t.subject_id, t_rating=t.rating).agg(
+        points=t.capped.sum(), ranked=_xor(reason, where=t.capped != 0)
+    )
+
+
+def _banded(
+    records: Table,
+    subjects: Table,
+    policy: PolicyRelations,
+    as_of: dt.date,
+    names: RecordNames,
+    per_rating: Callable[[Table], Table],
+) -> Table:
+    """Every (subject, rating) pair with its score, band and what its reasons are made of:
+    ``ranked`` (from ``per_rating``), the band forced by a category or given to a new subject
+    (``special_band``) and the records behind that (``special_records``)."""
     day = day_literal(as_of)
     pairs = rating_subjects(subjects, policy)
-    direct = _direct_bands(records, policy)
+    direct = _direct_bands(records, policy, names)
     regs = _registrations(records, pairs)
     # The direct bands and registrations join the (subject, rating) pairs before the reasons
     # do: joined after them, an engine may build its hash table on the side that carries
@@ -188,7 +237,7 @@ def ratings(records: Table, subjects: Table, policy: PolicyRelations, as_of: dt.
         direct, [pairs.subject_id == direct.d_subject_id, pairs.rating == direct.d_rating]
     ).left_join(regs, [_.subject_id == regs.r_subject_id, _.rating == regs.r_rating])
     contributions = rating_contributions(records, policy, as_of)
-    sums = _per_rating(_category_totals(contributions, policy), policy)
+    sums = per_rating(_category_totals(contributions, policy, names))
     scored = pairs.left_join(
         sums, [pairs.subject_id == sums.t_subject_id, pairs.rating == sums.t_rating]
     )
@@ -218,11 +267,16 @@ def ratings(records: Table, subjects: Table, policy: PolicyRelations, as_of: dt.
         special_band=ibis.coalesce(banded.direct_band, new_band),
         special_records=ibis.cases(
             (banded.direct_band.notnull(), banded.direct_records),
-            (is_new, ibis.array([banded.registration])),
-            else_=ibis.null("array<string>"),
+            (is_new, names.one(banded.registration)),
+            else_=ibis.null(banded.direct_records.type()),
         ),
     )
-    out = banded.mutate(band=ibis.coalesce(banded.special_band, banded.band, banded.lowest_band))
+    return banded.mutate(band=ibis.coalesce(banded.special_band, banded.band, banded.lowest_band))
+
+
+def ratings(records: Table, subjects: Table, policy: PolicyRelations, as_of: dt.date) -> Table:
+    """Score, band and reasons per (subject, rating) for every subject a rating applies to."""
+    out = _banded(records, subjects, policy, as_of, KEYS, lambda t: _per_rating(t, policy))
     band_code = ibis.cases((out.direct_band.notnull(), "direct_band"), else_="new_subject_band")
     band_reason = ibis.cases(
         (
@@ -249,3 +303,26 @@ def ratings(records: Table, subjects: Table, policy: PolicyRelations, as_of: dt.
         "band",
         reasons="[" + body + "]",
     )
+
+
+def rating_signatures(
+    records: Table, subjects: Table, policy: PolicyRelations, as_of: dt.date
+) -> Table:
+    """Per (subject, rating) pair of ``ratings``: a 64-bit hash of everything its row is made
+    of (score, band, the band's records, and every category's capped total and records),
+    computed without the lists of records and the JSON text that are most of the cost of
+    ``ratings``. Two pairs with equal signatures, under the same policy and the same
+    ``ratings`` code, have equal rows (but for a 1 in 2^64 chance); ``ratings_memo`` keeps
+    the rows by signature, and a full run computes only the rows whose signature is new."""
+    out = _banded(records, subjects, policy, as_of, KEY_SET_HASH, _per_rating_signature)
+    made_of = ibis.struct(
+        {
+            "score": out.score,
+            "band": out.band,
+            "special_band": out.special_band,
+            "direct": out.direct_band.notnull(),
+            "special_records": out.special_records,
+            "ranked": out.ranked,
+        }
+    )
+    return out.select("subject_id", "rating", signature=_hash(made_of))

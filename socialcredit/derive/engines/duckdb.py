@@ -23,6 +23,7 @@ from sqlalchemy.engine import URL, make_url
 from socialcredit.derive import ledger_mirror
 from socialcredit.derive.engines import duckdb_hash_cache as hash_cache
 from socialcredit.derive.engines.duckdb_delta import Compared, apply_delta, plan_delta
+from socialcredit.derive.engines.duckdb_ratings_memo import RatingsMemo
 from socialcredit.derive.engines.duckdb_spill import SpillDirectory
 from socialcredit.derive.engines.duckdb_write import (
     TableWrite,
@@ -354,6 +355,18 @@ class DuckDBEngine:
             return self.materialise(name, expr)
         self.con.execute(f"CREATE OR REPLACE VIEW {quote_ident(name)} AS {self.compile(expr)}")
         return self.backend.table(name)
+
+    def table(self, name: str) -> Table:
+        """A table of the engine's own database, as a relation."""
+        return self.backend.table(name)
+
+    def ratings_memo(self, salt: Callable[[], str]) -> RatingsMemo | None:
+        """The ratings kept by signature in the columnar ledger copy (``duckdb_ratings_memo``),
+        stamped with ``salt()``, when this run reads one; else None (every rating is
+        computed)."""
+        if not self._columnar_ledger:
+            return None
+        return RatingsMemo(self, ledger_mirror.CATALOG, salt())
 
     def count(self, expr: Table) -> int:
         return int(self.backend.execute(expr.count()))

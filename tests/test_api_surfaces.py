@@ -95,6 +95,52 @@ def test_a_furnisher_changes_only_its_own_records(api: Api, run: Any) -> None:
     assert other.status_code == 404
 
 
+def test_rating_reasons_name_only_what_the_purpose_may_see(api: Api, run: Any) -> None:
+    """A rating's reasons name records and categories: an inquirer is shown only those its
+    purpose allows (an unpublished bank record only to court enforcement)."""
+    bank_key = run(
+        "keys",
+        "create",
+        "--role",
+        "furnisher",
+        "--name",
+        "Bank",
+        "--furnisher",
+        "bank",
+        "--db",
+        api.db,
+    ).stdout.strip()
+    court = api.post(
+        "/v1/records",
+        "furnisher",
+        json={"records": [row("R-7", SUBJECT, "court.enforcement_case")]},
+    )
+    bank = api.post(
+        "/v1/records",
+        json={"records": [row("L-8", SUBJECT, "finance.loan_default", amount="1000.00")]},
+        headers={"Authorization": f"Bearer {bank_key}"},
+    )
+    assert len(court.json()["accepted"]) == len(bank.json()["accepted"]) == 1, bank.text
+    run("derive", "--db", api.db)
+    path = f"/v1/subjects/{SUBJECT}/report"
+
+    def reasons(purpose: str) -> list[tuple[str, list[str]]]:
+        answer = api.get(path, "inquirer", params={"purpose": purpose})
+        assert answer.status_code == 200, answer.text
+        (rating,) = answer.json()["ratings"]
+        return sorted((r["code"], r["records"]) for r in rating["reasons"])
+
+    assert reasons("court_enforcement") == [
+        ("court.enforcement_case", ["court:R-7"]),
+        ("finance.loan_default", ["bank:L-8"]),
+    ]
+    assert reasons("credit_decision") == [
+        ("court.enforcement_case", ["court:R-7"]),
+        ("undisclosed", []),
+    ]
+    assert reasons("tenancy") == [("court.enforcement_case", []), ("undisclosed", [])]
+
+
 def test_inquiry_by_purpose_is_recorded_and_shown_to_the_subject(api: Api, run: Any) -> None:
     api.post(
         "/v1/records",

@@ -9,6 +9,7 @@ sends the report, and the subject sees it in their own list of inquiries.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -212,26 +213,51 @@ def _in_period(record: dict[str, Any], today: dt.date) -> bool:
     return until is None or until >= today
 
 
+def _record_key(record: dict[str, Any]) -> str:
+    return f"{record['furnisher']}:{record['record_id']}"
+
+
+def _disclosed_reasons(
+    reasons: list[dict[str, Any]], shown_records: set[str], visible: Callable[[str], bool]
+) -> list[dict[str, Any]]:
+    """A rating's reasons as this purpose may see them: each names only records the purpose is
+    shown, and a reason of a category it may not see keeps its points but not its code."""
+    disclosed = []
+    for reason in reasons:
+        item = dict(reason)
+        if "records" in item:
+            item["records"] = [r for r in item["records"] if r in shown_records]
+        code = str(item.get("code", ""))
+        if "points" in item and not visible(code):
+            item["code"] = UNDISCLOSED
+        disclosed.append(item)
+    return disclosed
+
+
+UNDISCLOSED = "undisclosed"  # a reason's code when its category is not for this purpose
+
+
 def disclose(
     report: dict[str, Any], purpose: Purpose, policy: Policy, today: dt.date
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The part of a subject's report this purpose may see, and a summary of what it showed.
 
-    Every purpose sees the subject's name and kind, the ratings (with reasons) and the entries
-    of published lists. Purposes with record detail also see the active records of published
-    categories within their publication period; court enforcement sees every active record.
+    Every purpose sees the subject's name and kind, the ratings and the entries of published
+    lists. Purposes with record detail also see the active records of published categories
+    within their publication period; court enforcement sees every active record. A rating's
+    reasons name only the records the purpose sees; a reason from a category the purpose may
+    not see (an unpublished one, but for court enforcement) shows its points under the code
+    ``undisclosed``.
     """
     rule = PURPOSE_RULES[purpose]
     subject = {k: report["subject"].get(k) for k in ("subject_id", "kind", "name")}
     published = {r.code for r in policy.lists if r.publish}
     entries = [e for e in report["list_entries"] if e["list"] in published]
-    shown: dict[str, Any] = {
-        "subject": subject,
-        "ratings": report["ratings"],
-        "list_entries": entries,
-        "source": report["source"],
-    }
-    sections = ["subject", "ratings", "list_entries"]
+
+    def visible(code: str) -> bool:
+        category = policy.category(code)
+        return category is not None and (category.publish or rule.unpublished_records)
+
     records: list[dict[str, Any]] = []
     if rule.record_detail:
         for record in report["records"].get("active", []):
@@ -239,6 +265,19 @@ def disclose(
             public = category is not None and category.publish and _in_period(record, today)
             if public or rule.unpublished_records:
                 records.append(record)
+    shown_keys = {_record_key(r) for r in records}
+    ratings = [
+        {**r, "reasons": _disclosed_reasons(r["reasons"], shown_keys, visible)}
+        for r in report["ratings"]
+    ]
+    shown: dict[str, Any] = {
+        "subject": subject,
+        "ratings": ratings,
+        "list_entries": entries,
+        "source": report["source"],
+    }
+    sections = ["subject", "ratings", "list_entries"]
+    if rule.record_detail:
         shown["records"] = records
         sections.append("records")
     summary = {

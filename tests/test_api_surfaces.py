@@ -16,6 +16,7 @@ from api_harness import (  # noqa: F401
     register_subjects,
     wait_for,
 )
+from ingest_support import unfolded
 from sqlalchemy import func, select
 
 from socialcredit import ids
@@ -130,15 +131,86 @@ def test_rating_reasons_name_only_what_the_purpose_may_see(api: Api, run: Any) -
         (rating,) = answer.json()["ratings"]
         return sorted((r["code"], r["records"]) for r in rating["reasons"])
 
-    assert reasons("court_enforcement") == [
+    refused = api.get(path, "inquirer", params={"purpose": "court_enforcement"})
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "purpose_not_allowed"
+    court_inquirer = run(
+        "keys",
+        "create",
+        "--role",
+        "inquirer",
+        "--name",
+        "Enforcement Bureau",
+        "--purpose",
+        "court_enforcement",
+        "--db",
+        api.db,
+    ).stdout.strip()
+    court_report = api.get(
+        path,
+        params={"purpose": "court_enforcement"},
+        headers={"Authorization": f"Bearer {court_inquirer}"},
+    )
+    (rating,) = court_report.json()["ratings"]
+    assert sorted((r["code"], r["records"]) for r in rating["reasons"]) == [
         ("court.enforcement_case", ["court:R-7"]),
         ("finance.loan_default", ["bank:L-8"]),
+    ]
+    other = api.get(
+        path,
+        params={"purpose": "credit_decision"},
+        headers={"Authorization": f"Bearer {court_inquirer}"},
+    )
+    assert other.status_code == 403 and other.json()["error"]["details"]["allowed"] == [
+        "court_enforcement"
     ]
     assert reasons("credit_decision") == [
         ("court.enforcement_case", ["court:R-7"]),
         ("undisclosed", []),
     ]
     assert reasons("tenancy") == [("court.enforcement_case", []), ("undisclosed", [])]
+
+
+def test_an_inquirer_name_is_held_by_one_active_key(api: Api, run: Any) -> None:
+    """Consents name the inquirer: a second active inquirer key of the same name (whatever its
+    case or spacing) is refused, through the CLI and the API, until the first is revoked."""
+    same = run(
+        "keys",
+        "create",
+        "--role",
+        "inquirer",
+        "--name",
+        f" {INQUIRER_NAME.upper()} ",
+        "--db",
+        api.db,
+        ok=False,
+    )
+    assert same.exit_code != 0 and "alreadynamed" in unfolded(same.stderr + same.stdout)
+    taken = api.post("/v1/keys", "operator", json={"role": "inquirer", "name": INQUIRER_NAME})
+    assert taken.status_code == 409 and taken.json()["error"]["code"] == "conflict"
+    narrow = api.post(
+        "/v1/keys",
+        "operator",
+        json={"role": "inquirer", "name": "Tenancy Agent", "purposes": ["tenancy"]},
+    )
+    assert narrow.status_code == 201, narrow.text
+    assert narrow.json()["purposes"] == ["tenancy"] and narrow.json()["created_at"]
+    wrong = api.post(
+        "/v1/keys", "operator", json={"role": "integrator", "name": "Rail", "purposes": ["tenancy"]}
+    )
+    assert wrong.status_code == 422 and "only inquirer keys" in wrong.json()["error"]["message"]
+
+    prefix = api.keys["inquirer"].split("_")[1]
+    run("keys", "revoke", prefix, "--db", api.db)
+    again = api.post("/v1/keys", "operator", json={"role": "inquirer", "name": INQUIRER_NAME})
+    assert again.status_code == 201
+    assert again.json()["purposes"] == [
+        "credit_decision",
+        "tenancy",
+        "employment",
+        "business_partner",
+        "procurement",
+    ]
 
 
 def test_inquiry_by_purpose_is_recorded_and_shown_to_the_subject(api: Api, run: Any) -> None:

@@ -243,6 +243,11 @@ class KeyRequest(Body):
     furnisher: str | None = Field(default=None, max_length=32)
     subject_id: str | None = Field(default=None, max_length=32)
     rate_per_minute: int | None = Field(default=None, ge=1, le=100_000_000)
+    purposes: list[Purpose] | None = Field(
+        default=None,
+        max_length=len(Purpose),
+        description="inquirer keys: the purposes it may state (default: all but court_enforcement)",
+    )
 
 
 class KeyInfo(BaseModel):
@@ -253,6 +258,7 @@ class KeyInfo(BaseModel):
     furnisher: str | None
     subject_id: str | None
     rate_per_minute: int
+    purposes: list[str] | None = None
     revoked: bool
     created_at: Timestamp | None = None
     revoked_at: Timestamp | None = None

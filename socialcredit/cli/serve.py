@@ -19,6 +19,7 @@ from socialcredit.cli.common import (
 )
 from socialcredit.errors import NotFound
 from socialcredit.services import keys as key_service
+from socialcredit.services.inquiries import Purpose
 from socialcredit.store.policies import policy_in_force
 
 
@@ -58,6 +59,14 @@ def create(
     rate: Annotated[
         int | None, typer.Option("--rate", min=1, help="requests per minute (default by role)")
     ] = None,
+    purpose: Annotated[
+        list[Purpose] | None,
+        typer.Option(
+            "--purpose",
+            help="a purpose the key may state (role inquirer; repeat for several; default: "
+            "all but court_enforcement)",
+        ),
+    ] = None,
     db: DbOption = None,
     json_out: JsonOption = False,
 ) -> None:
@@ -71,10 +80,19 @@ def create(
             subject_id=subject,
             rate_per_minute=rate,
             known_furnishers=_known_furnishers(engine),
+            purposes=purpose,
         )
+        issued = key_service.describe_key(engine, key.split("_")[1])
     if json_out:
-        prefix = key.split("_")[1]
-        print_json({"key": key, "prefix": prefix, "role": role.value, "name": name})
+        print_json(
+            {
+                "key": key,
+                "prefix": issued["prefix"],
+                "role": role.value,
+                "name": issued["name"],
+                "purposes": issued["purposes"],
+            }
+        )
         return
     typer.echo(key)
     console.print(f"{role.value} key for {name!r} issued; it is shown only this once")
@@ -103,10 +121,11 @@ def list_keys(db: DbOption = None, json_out: JsonOption = False) -> None:
         return
     for row in rows:
         bound = row["furnisher"] or row["subject_id"] or ""
+        purposes = f"  purposes: {', '.join(row['purposes'])}" if row["purposes"] else ""
         state = "revoked" if row["revoked"] else "active"
         typer.echo(
             f"{row['key_id']:>5}  {row['prefix']}  {row['role']:<10} {state:<8} "
-            f"{bound:<18} {row['name']}"
+            f"{bound:<18} {row['name']}{purposes}"
         )
 
 

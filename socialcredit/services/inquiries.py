@@ -9,7 +9,7 @@ sends the report, and the subject sees it in their own list of inquiries.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -147,9 +147,30 @@ def list_consents(engine: Engine, subject_id: str) -> list[dict[str, Any]]:
 # --- inquiries --------------------------------------------------------------------------------
 
 
+class PurposeNotAllowed(SocialCreditError):
+    """The inquirer's key was not issued for the purpose it states."""
+
+    status: ClassVar[int] = 403
+    code: ClassVar[str] = "purpose_not_allowed"
+
+
 def require_permission(
-    engine: Engine, *, subject_id: str, inquirer: str, purpose: Purpose
+    engine: Engine,
+    *,
+    subject_id: str,
+    inquirer: str,
+    purpose: Purpose,
+    allowed: Sequence[Purpose],
 ) -> PurposeRule:
+    """The purpose's rule, once the key may state it (``allowed``) and, where the purpose
+    needs it, the subject has consented to this inquirer."""
+    if purpose not in allowed:
+        raise PurposeNotAllowed(
+            f"this key may not state the purpose {purpose.value!r}; it may state "
+            f"{', '.join(p.value for p in allowed) or 'none'} (an operator issues keys for "
+            "other purposes)",
+            details={"purpose": purpose.value, "allowed": [p.value for p in allowed]},
+        )
     rule = PURPOSE_RULES[purpose]
     if rule.needs_consent and not has_consent(
         engine, subject_id=subject_id, inquirer=inquirer, purpose=purpose

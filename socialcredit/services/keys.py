@@ -2,7 +2,9 @@
 
 A key reads ``sc_<prefix>_<secret>``. The prefix names the key in logs and in the audit trail;
 the secret never leaves the caller after it is printed once. Every key has one role; furnisher
-keys are bound to a furnisher code of the policy, subject keys to one validated subject ID.
+keys are bound to a furnisher code of the policy, subject keys to one validated subject ID, and
+inquirer keys to the purposes their holder may state (``court_enforcement`` only when asked
+for), under a name no other active inquirer key has: subjects' consents name inquirers by it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -18,7 +21,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, insert, or_, select, update
 
 from socialcredit import ids
-from socialcredit.errors import NotFound, ValidationFailed
+from socialcredit.errors import Conflict, NotFound, ValidationFailed
+from socialcredit.services.inquiries import Purpose
 from socialcredit.store.tables import api_keys
 
 KEY_PREFIX = "sc"
@@ -57,6 +61,7 @@ class ApiKey:
     rate_per_minute: int
     key_hash: str
     revoked: bool
+    purposes: tuple[Purpose, ...] = ()  # what an inquirer key may state; empty for other roles
 
     def public(self) -> dict[str, Any]:
         return {
@@ -67,6 +72,7 @@ class ApiKey:
             "furnisher": self.furnisher,
             "subject_id": self.subject_id,
             "rate_per_minute": self.rate_per_minute,
+            "purposes": [p.value for p in self.purposes] if self.role is Role.inquirer else None,
             "revoked": self.revoked,
         }
 
@@ -117,6 +123,52 @@ def _check_binding(
     return None
 
 
+# What an inquirer key may state unless its issuer names purposes: all but court enforcement,
+# which shows records past their publication period and is for courts alone.
+DEFAULT_PURPOSES = tuple(p for p in Purpose if p is not Purpose.court_enforcement)
+
+
+def _purposes(role: Role, purposes: Sequence[Purpose | str] | None) -> tuple[Purpose, ...]:
+    if role is not Role.inquirer:
+        if purposes:
+            raise ValidationFailed(f"only inquirer keys name purposes, not {role.value} keys")
+        return ()
+    if not purposes:
+        return DEFAULT_PURPOSES
+    chosen = set()
+    for purpose in purposes:
+        try:
+            chosen.add(Purpose(purpose))
+        except ValueError:
+            raise ValidationFailed(
+                f"unknown purpose {purpose!r}: one of {', '.join(p.value for p in Purpose)}",
+                details={"purpose": purpose},
+            ) from None
+    return tuple(p for p in Purpose if p in chosen)
+
+
+def _same_name(name: str) -> str:
+    """A name as compared between inquirer keys: case and runs of spaces do not tell apart."""
+    return " ".join(name.split()).casefold()
+
+
+def _refuse_taken_name(conn: Connection, name: str) -> None:
+    """An active inquirer key's name is the one its subjects' consents name: no other active
+    inquirer key may hold it."""
+    rows = conn.execute(
+        select(api_keys.c.key_id, api_keys.c.name).where(
+            api_keys.c.role == Role.inquirer.value, api_keys.c.revoked_at.is_(None)
+        )
+    ).all()
+    for key_id, held in rows:
+        if _same_name(held) == _same_name(name):
+            raise Conflict(
+                f"an active inquirer key (id {key_id}) is already named {held!r}: subjects' "
+                "consents name inquirers by name, so revoke it first or choose another name",
+                details={"key_id": key_id, "name": held},
+            )
+
+
 def create_key(
     engine: Engine,
     *,
@@ -126,9 +178,11 @@ def create_key(
     subject_id: str | None = None,
     rate_per_minute: int | None = None,
     known_furnishers: frozenset[str] | None = None,
+    purposes: Sequence[Purpose | str] | None = None,
 ) -> str:
     """Issue a key and return it; only its prefix and hash are stored, so this is the one chance
-    to see it. ``known_furnishers`` (the policy's codes), when given, guards the binding."""
+    to see it. ``known_furnishers`` (the policy's codes), when given, guards the binding;
+    ``purposes`` (inquirer keys) default to ``DEFAULT_PURPOSES``."""
     try:
         role = Role(role)
     except ValueError:
@@ -140,18 +194,22 @@ def create_key(
     if not name or len(name) > 200:
         raise ValidationFailed("a key needs a name of 1 to 200 characters (who holds it)")
     bound_subject = _check_binding(role, furnisher, subject_id, known_furnishers)
+    allowed = _purposes(role, purposes)
     rate = DEFAULT_RATE_PER_MINUTE[role] if rate_per_minute is None else rate_per_minute
     if rate < 1:
         raise ValidationFailed("the rate limit must be at least 1 request per minute")
     prefix = secrets.token_hex(_PREFIX_BYTES)
     secret = secrets.token_urlsafe(_SECRET_BYTES).replace("_", "x").replace("-", "y")
     with engine.begin() as conn:
+        if role is Role.inquirer:
+            _refuse_taken_name(conn, name)
         conn.execute(
             insert(api_keys).values(
                 name=name,
                 role=role.value,
                 furnisher=furnisher if role is Role.furnisher else None,
                 subject_id=bound_subject,
+                purposes=" ".join(p.value for p in allowed) if allowed else None,
                 prefix=prefix,
                 key_hash=hash_secret(secret),
                 rate_per_minute=rate,
@@ -172,6 +230,7 @@ def _row_to_key(row: Any) -> ApiKey:
         rate_per_minute=int(row.rate_per_minute),
         key_hash=row.key_hash,
         revoked=row.revoked_at is not None,
+        purposes=tuple(Purpose(p) for p in (row.purposes or "").split()),
     )
 
 
@@ -194,13 +253,23 @@ def keys_fingerprint(conn: Connection) -> tuple[Any, ...]:
     return tuple(row)
 
 
+def _described(row: Any) -> dict[str, Any]:
+    return {**_row_to_key(row).public(), "created_at": row.created_at, "revoked_at": row.revoked_at}
+
+
 def list_keys(engine: Engine) -> list[dict[str, Any]]:
     with engine.connect() as conn:
         rows = conn.execute(select(api_keys).order_by(api_keys.c.key_id)).all()
-    return [
-        {**_row_to_key(r).public(), "created_at": r.created_at, "revoked_at": r.revoked_at}
-        for r in rows
-    ]
+    return [_described(r) for r in rows]
+
+
+def describe_key(engine: Engine, prefix: str) -> dict[str, Any]:
+    """One key as ``list_keys`` shows it (when issued, revoked; never the secret)."""
+    with engine.connect() as conn:
+        row = conn.execute(select(api_keys).where(api_keys.c.prefix == prefix)).first()
+    if row is None:
+        raise NotFound(f"no API key {prefix!r}")
+    return _described(row)
 
 
 def revoke_key(engine: Engine, key_ref: str) -> dict[str, Any]:

@@ -221,6 +221,7 @@ api_keys = Table(
     Column("role", String(16), nullable=False),  # furnisher/inquirer/integrator/subject/operator
     Column("furnisher", ID),  # bound furnisher code (role furnisher)
     Column("subject_id", ID),  # bound subject (role subject)
+    Column("purposes", Text),  # purposes it may state, space-separated (role inquirer)
     Column("prefix", String(16), nullable=False, unique=True),  # shown in logs; not secret
     Column("key_hash", String(64), nullable=False),  # sha256 of the secret part; never the key
     Column("rate_per_minute", Integer, nullable=False),

@@ -42,7 +42,11 @@ def report(
     touch(request, normalised)
     policy = state.require_policy()
     inquiries.require_permission(
-        state.engine, subject_id=normalised, inquirer=key.name, purpose=purpose
+        state.engine,
+        subject_id=normalised,
+        inquirer=key.name,
+        purpose=purpose,
+        allowed=key.purposes,
     )
     full = stored_report(state.settings, state.engine, normalised)
     shown, summary = inquiries.disclose(full, purpose, policy, dt.date.today())

@@ -57,12 +57,10 @@ def create_key(body: KeyRequest, state: State) -> dict[str, Any]:
         subject_id=body.subject_id,
         rate_per_minute=body.rate_per_minute,
         known_furnishers=frozenset(f.code for f in policy.furnishers) if policy else None,
+        purposes=body.purposes,
     )
     prefix, _ = key_service.split_key(issued) or ("", "")
-    with state.engine.connect() as conn:
-        stored = key_service.find_key(conn, prefix)
-    assert stored is not None
-    return {**stored.public(), "key": issued}
+    return {**key_service.describe_key(state.engine, prefix), "key": issued}
 
 
 @router.delete(

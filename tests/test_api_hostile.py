@@ -76,6 +76,15 @@ def test_hostile_input_is_refused_and_changes_nothing(api: Api) -> None:
     )
     refused(huge, 413, "payload_too_large")
 
+    def chunks() -> Any:  # no Content-Length: sent chunked, over the limit only as it is read
+        yield b"["
+        for _ in range(17):
+            yield b" " * (1024 * 1024)
+        yield b"]"
+
+    for path, role in (("/v1/records", "furnisher"), ("/v1/me/consents", "subject")):
+        refused(api.post(path, role, content=chunks(), headers=headers), 413, "payload_too_large")
+
     for name in (SQL, SCRIPT):
         rows = {"records": [GOOD, {**GOOD, "record_id": "H-2", "subject_name": name}]}
         error = refused(api.post("/v1/records", "furnisher", json=rows), 422, "validation_failed")

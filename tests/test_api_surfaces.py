@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from api_harness import (  # noqa: F401
@@ -357,3 +358,28 @@ def test_keys_cli_binds_and_revokes(api: Api, run: Any) -> None:
     assert "revoked" in listed and key not in listed
     with api.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(events)).scalar_one() == 0
+
+
+def test_a_subject_nothing_was_furnished_about_sees_an_empty_report_of_the_last_run(
+    api: Api, run: Any
+) -> None:
+    derived = json.loads(run("derive", "--db", api.db, "--json").stdout)
+    stranger = person_id(999)
+    key = run(
+        "keys",
+        "create",
+        "--role",
+        "subject",
+        "--name",
+        "Stranger",
+        "--subject",
+        stranger,
+        "--db",
+        api.db,
+    ).stdout.strip()
+    mine = api.get("/v1/me/report", headers={"Authorization": f"Bearer {key}"})
+    assert mine.status_code == 200, mine.text
+    body = mine.json()
+    assert body["subject"]["subject_id"] == stranger and body["ratings"] == []
+    assert body["source"]["run_id"] == derived["run_id"]
+    assert body["source"]["as_of"] == derived["as_of"]

@@ -15,16 +15,20 @@ from socialcredit.errors import UnknownSubject
 from socialcredit.policy.schema import Policy
 from socialcredit.services.report import stored_report, subject_from_id
 from socialcredit.settings import Settings
+from socialcredit.store.runs import last_finished_run
 
 
-def _empty(subject_id: str, policy: Policy) -> dict[str, Any]:
+def _empty(engine: Engine, subject_id: str, policy: Policy) -> dict[str, Any]:
+    """The report of a subject nothing was furnished about, as of the last finished run."""
+    with engine.connect() as conn:
+        run = last_finished_run(conn)
     return {
         "subject": subject_from_id(subject_id),
         "source": {
             "mode": "stored",
-            "run_id": None,
-            "as_of": None,
-            "policy_version": policy.version,
+            "run_id": run.run_id if run else None,
+            "as_of": run.as_of if run else None,
+            "policy_version": run.policy_version if run else policy.version,
         },
         "records": {},
         "ratings": [],
@@ -39,7 +43,7 @@ def own_report(
     try:
         report = stored_report(settings, engine, subject_id)
     except UnknownSubject:
-        report = _empty(subject_id, policy)  # nothing furnished about you: an empty report
+        report = _empty(engine, subject_id, policy)  # nothing furnished about you: an empty report
     kind = report["subject"].get("kind")
     report["rating_models"] = [
         rating.model_dump(mode="json") for rating in policy.ratings if rating.subject_kind == kind

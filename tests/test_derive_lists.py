@@ -161,6 +161,26 @@ def test_decisions_collapse_and_extend_to_the_legal_representative(db_url: str, 
         if m["measure"] == "flight"
     )
 
+    # A new legal representative, registered ten days ago: the decision moves to them from
+    # that date (not from the organisation's listing); the former one has none.
+    successor = person(30)
+    add_events(
+        db_url,
+        [
+            event(
+                "market", "reg2", LISTED_ORG, "registration.basic", ago(10), legal_rep_id=successor
+            )
+        ],
+    )
+    run("derive", "--db", db_url, "--as-of", AS_OF.isoformat())
+    assert measures(report(run, db_url, P["rep"])) == set()
+    moved = report(run, db_url, successor)["measures"]
+    assert [(m["measure"], m["start_on"], m["end_on"]) for m in moved] == [
+        ("flight", ago(10).isoformat(), org_end)
+    ]
+    replayed = report(run, db_url, successor, "--as-of", AS_OF.isoformat())["measures"]
+    assert [(m["measure"], m["start_on"]) for m in replayed] == [("flight", ago(10).isoformat())]
+
     # The organisation pays: its entry ends, and with it the representative's restriction.
     add_events(db_url, [event("court", "org", LISTED_ORG, DEFAULTER, ago(5), action="fulfil")])
     summary = json.loads(
@@ -168,7 +188,7 @@ def test_decisions_collapse_and_extend_to_the_legal_representative(db_url: str, 
     )
     assert summary["mode"] == "incremental"
     assert measures(report(run, db_url, LISTED_ORG)) == set()
-    assert measures(report(run, db_url, P["rep"])) == set()
+    assert measures(report(run, db_url, successor)) == set()
     assert measures(report(run, db_url, P["term"])) != set()  # untouched subjects keep theirs
 
 

@@ -330,7 +330,8 @@ def list_entries(details: Table, policy: PolicyRelations, as_of: dt.date) -> Tab
 
 
 def legal_representatives(details: Table) -> Table:
-    """Each organisation's legal representative: from its latest active registration record.
+    """Each organisation's legal representative (``rep_id``) and since when (``rep_since``: the
+    date of the registration naming them): from its latest active registration record.
     ``details`` is ``with_details`` of (at least) the active registrations."""
     regs = details.filter(
         (details.status == "active")
@@ -344,11 +345,15 @@ def legal_representatives(details: Table) -> Table:
         )
     )
     latest = latest.filter(latest.rep_rank == 0)
-    return latest.select(org_id=latest.subject_id, rep_id=latest.legal_rep_id)
+    return latest.select(
+        org_id=latest.subject_id, rep_id=latest.legal_rep_id, rep_since=latest.decided_on
+    )
 
 
 def decisions(entries: Table, representatives: Table, policy: PolicyRelations) -> Table:
-    """Measures in force from list entries through memoranda, extended to legal representatives."""
+    """Measures in force from list entries through memoranda, extended to legal representatives
+    (from the entry's start, or from the date the representative was registered if later: a
+    decision moves to a new representative from that date)."""
     memo = policy.memo_measures
     acted = entries.join(memo, entries.list_code == memo.list_code)
     columns = (
@@ -363,11 +368,13 @@ def decisions(entries: Table, representatives: Table, policy: PolicyRelations) -
     own = acted.select("subject_id", *columns, source_subject_id=acted.subject_id)
     extendable = acted.filter(acted.extends & (acted.kind == "org"))
     reps = representatives
-    extended = extendable.join(reps, extendable.subject_id == reps.org_id).select(
+    extended = extendable.join(reps, extendable.subject_id == reps.org_id)
+    extended = extended.select(
         subject_id=reps.rep_id,
-        **{c: extendable[c] for c in columns},
+        **{c: extended[c] for c in columns if c != "start_on"},
+        start_on=ibis.greatest(extended.start_on, extended.rep_since),
         source_subject_id=extendable.subject_id,
-    )
+    ).select("subject_id", *columns, "source_subject_id")
     both = own.union(extended)
     return both.group_by("subject_id", "measure", "list_code", "source_subject_id").agg(
         effect=both.effect.min(),

@@ -178,6 +178,10 @@ def test_decisions_collapse_and_extend_to_the_legal_representative(db_url: str, 
     assert [(m["measure"], m["start_on"], m["end_on"]) for m in moved] == [
         ("flight", ago(10).isoformat(), org_end)
     ]
+    checked = json.loads(run("check", successor, "flight", "--db", db_url, "--json").stdout)
+    assert [(e["start_on"], e["source_subject_id"]) for e in checked["entries"]] == [
+        (ago(10).isoformat(), LISTED_ORG)
+    ]
     replayed = report(run, db_url, successor, "--as-of", AS_OF.isoformat())["measures"]
     assert [(m["measure"], m["start_on"]) for m in replayed] == [("flight", ago(10).isoformat())]
 

@@ -87,7 +87,9 @@ def _entries(conn: Connection, subject_id: str, measure: str, day: dt.date) -> l
     ).all()
     found = []
     for row in rows:
-        start = row.entry_start or row.start_on
+        # An extended decision starts when its holder became the legal representative, which
+        # may be after the organisation's entry started.
+        start = max(row.entry_start, row.start_on) if row.entry_start else row.start_on
         end = row.entry_end if row.entry_start else row.end_on
         if not in_force(start, end, day):
             continue

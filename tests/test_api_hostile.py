@@ -84,6 +84,11 @@ def test_hostile_input_is_refused_and_changes_nothing(api: Api) -> None:
 
     for path, role in (("/v1/records", "furnisher"), ("/v1/me/consents", "subject")):
         refused(api.post(path, role, content=chunks(), headers=headers), 413, "payload_too_large")
+    other_purpose = {"inquirer": "Acme Bank", "action": "grant", "purpose": "tenancy"}
+    error = refused(
+        api.post("/v1/me/consents", "subject", json=other_purpose), 422, "validation_failed"
+    )
+    assert "'employment'" in error["message"] and "Purpose." not in error["message"]
 
     for name in (SQL, SCRIPT):
         rows = {"records": [GOOD, {**GOOD, "record_id": "H-2", "subject_name": name}]}

@@ -223,7 +223,7 @@ class ConsentChange(Body):
         description="the inquirer's name, as it appears in your inquiries",
     )
     action: Literal["grant", "withdraw"]
-    purpose: Literal[Purpose.employment] = Purpose.employment
+    purpose: Literal["employment"] = "employment"  # plain text: an enum reads badly in errors
 
 
 class ConsentRecord(BaseModel):

@@ -28,6 +28,11 @@ Scheme = Literal["cn_ric", "cn_uscc"]
 SubjectKind = Literal["person", "org"]
 
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+# A USCC's first character, the registration-management department: 1 establishment, 5 civil
+# affairs, 9 market regulation, Y other, and the further codes some sources list (2-8, A-G, N).
+# Never 0: an all-zero "code" is what exports put where the identifier is unknown.
+USCC_DEPARTMENTS = "123456789ABCDEFGNY"
+NATIONAL_DIVISION = "100000"  # organisations registered by a national authority
 _SEPARATORS = str.maketrans("", "", " -\t\u3000")
 _EARLIEST_BIRTH = dt.date(1880, 1, 1)
 # A number a spreadsheet showed in scientific notation ("1.10101199001011E+17"): Excel keeps 15
@@ -62,7 +67,8 @@ def normalise(raw: str) -> str:
 
 @functools.cache  # a few thousand codes; stdnum's table look-up costs 30-150 µs a call
 def area_code_exists(code6: str) -> bool:
-    """True when the county-level code appears in the national table at any time."""
+    """True when the division code (county level, or a province's or city's own) appears in the
+    national table at any time."""
     parts = numdb.get("cn/loc").info(code6)
     return any("county" in props for _, props in parts)
 
@@ -113,8 +119,15 @@ def _check_uscc(raw: str, value: str) -> IdCheck:
     if any(c not in USCC_ALPHABET for c in value):
         odd = sorted({c for c in value if c not in USCC_ALPHABET})
         return bad(f"USCC: characters {''.join(odd)} are not allowed (no I, O, Z, S, V)")
+    if value[0] not in USCC_DEPARTMENTS:
+        return bad(
+            f"USCC: character 1 ({value[0]}) is not a registration-management department code "
+            f"(one of {' '.join(USCC_DEPARTMENTS)})"
+        )
     if not value[2:8].isdigit():
         return bad("USCC: characters 3-8 (division code) must be digits")
+    if value[2:8] != NATIONAL_DIVISION and not area_code_exists(value[2:8]):
+        return bad(f"USCC: characters 3-8 ({value[2:8]}) are not an administrative division code")
     expected = uscc.calc_check_digit(value)
     if value[17] != expected:
         return bad(f"USCC: check character is {value[17]}, expected {expected}")

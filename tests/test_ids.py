@@ -59,6 +59,11 @@ def test_valid_identifiers_are_normalised(run, raw: str, scheme: str, normalised
         ("2.20524196903020E+017", "(2.20524196903020E+017)"),  # a 3-digit exponent, as given
         ("220524196903020000", "ends in 000"),  # the same number shown with all its digits
         ("1E5", "length 3"),  # too short to have lost digits
+        # The check character passes, but what it checks is no organisation: the all-zero
+        # placeholder of exports, a department 0, a division code that never existed.
+        ("000000000000000000", "character 1 (0) is not a registration-management department"),
+        ("01110108MA01AB2C34", "character 1 (0) is not a registration-management department"),
+        ("91999900MA01AB2C3N", "(999900) are not an administrative division code"),
     ],
 )
 def test_invalid_identifiers_say_why(run, raw: str, reason: str) -> None:  # type: ignore[no-untyped-def]

@@ -184,6 +184,17 @@ def test_decisions_collapse_and_extend_to_the_legal_representative(db_url: str, 
     ]
     replayed = report(run, db_url, successor, "--as-of", AS_OF.isoformat())["measures"]
     assert [(m["measure"], m["start_on"]) for m in replayed] == [("flight", ago(10).isoformat())]
+    # An amendment of that registration names another: the decision moves on its date.
+    third = person(31)
+    amend = event(
+        "market", "reg2", LISTED_ORG, "registration.basic", ago(3), "amend", legal_rep_id=third
+    )
+    add_events(db_url, [amend])
+    run("derive", "--db", db_url, "--as-of", AS_OF.isoformat())
+    assert measures(report(run, db_url, successor)) == set()
+    moved = report(run, db_url, third)["measures"]
+    assert [(m["measure"], m["start_on"]) for m in moved] == [("flight", ago(3).isoformat())]
+    successor = third
 
     # The organisation pays: its entry ends, and with it the representative's restriction.
     add_events(db_url, [event("court", "org", LISTED_ORG, DEFAULTER, ago(5), action="fulfil")])

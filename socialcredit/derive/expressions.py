@@ -119,6 +119,10 @@ def record_amendments(events: Table, as_of: dt.date) -> Table:
             f"amended_{name}": amending[name].argmax(order, where=amending[name].notnull())
             for name in AMENDABLE
         },
+        # When the legal representative it names was named: a decision moves to them then.
+        amended_legal_rep_on=amending.decided_on.argmax(
+            order, where=amending.legal_rep_id.notnull()
+        ),
     )
 
 
@@ -257,6 +261,13 @@ def with_details(
         (joined.polarity == "negative", _plus_days(joined.decided_on, joined.publication_min_days)),
         else_=ibis.null("date"),
     )
+    # A legal representative named by an amendment, other than the one filed, is the
+    # representative from the amendment's date; else from the registration's.
+    renamed = joined.amended_legal_rep_id.notnull() & (
+        joined.filed_legal_rep_id.isnull()
+        | (joined.amended_legal_rep_id != joined.filed_legal_rep_id)
+    )
+    legal_rep_since = ibis.cases((renamed, joined.amended_legal_rep_on), else_=joined.decided_on)
     # ``view()`` closes the join chain: joining more to it would otherwise extend the chain,
     # and Ibis refuses predicates on the columns computed from several of its tables.
     return joined.select(
@@ -269,6 +280,7 @@ def with_details(
         publish_until=publish_until,
         status_on=status_on,
         restorable_from=restorable_from,
+        legal_rep_since=legal_rep_since,
     ).view()
 
 
@@ -346,7 +358,7 @@ def legal_representatives(details: Table) -> Table:
     )
     latest = latest.filter(latest.rep_rank == 0)
     return latest.select(
-        org_id=latest.subject_id, rep_id=latest.legal_rep_id, rep_since=latest.decided_on
+        org_id=latest.subject_id, rep_id=latest.legal_rep_id, rep_since=latest.legal_rep_since
     )
 
 

@@ -169,6 +169,19 @@ def test_a_setting_out_of_range_is_a_one_line_error(
     assert "Traceback" not in failed.output
 
 
+def test_a_run_as_of_a_day_to_come_is_refused(db_url: str, run: Any) -> None:
+    """A run's results are the live state every check reads: never as of a future day."""
+    make_store(db_url)
+    tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+    failed = run("derive", "--db", db_url, "--as-of", tomorrow, "--json", ok=False)
+    assert failed.exit_code == 2
+    error = json.loads(failed.stdout)["error"]
+    assert error["code"] == "validation_failed" and "is after today" in error["message"]
+    assert _finished_runs(db_url) == []
+    today = json.loads(run("derive", "--db", db_url, "--json").stdout)
+    assert today["as_of"] == dt.date.today().isoformat()
+
+
 def test_hashes_kept_by_a_run_are_not_used_after_an_incremental_run(
     db_url: str, run: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

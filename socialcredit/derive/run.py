@@ -41,7 +41,7 @@ from socialcredit.derive.pipeline import (
 from socialcredit.derive.policy_tables import PolicyTables, policy_tables
 from socialcredit.derive.run_finish import RunFinish
 from socialcredit.derive.worker import run_in_child
-from socialcredit.errors import NotFound
+from socialcredit.errors import NotFound, ValidationFailed
 from socialcredit.settings import Settings
 from socialcredit.store import tables
 from socialcredit.store.engine import is_initialised, make_engine
@@ -267,9 +267,17 @@ def derive(
     full: bool = False,
     progress: Progress = quiet,
 ) -> DeriveResult:
-    """Run the derivation as of ``as_of`` (default today) and record the run."""
+    """Run the derivation as of ``as_of`` (default today, never later) and record the run."""
     started = time.time()  # wall clock: a full run on SQLite finishes in a child process
-    day = as_of or dt.date.today()
+    today = dt.date.today()
+    day = as_of or today
+    if day > today:
+        # The run's results are the live state every check reads: never a day still to come.
+        raise ValidationFailed(
+            f"--as-of {day.isoformat()} is after today ({today.isoformat()}): a run derives "
+            "the state on a day that has come; `report ID --as-of DATE` replays any date",
+            details={"as_of": day.isoformat(), "today": today.isoformat()},
+        )
     engine = make_engine(settings.db)
     try:
         if not is_initialised(engine):

@@ -11,6 +11,7 @@ from tests.ingest_support import FIXTURES, ingest, init, query, unfolded, write_
 HEADER = ["record_id", "subject_id", "subject_name", "category", "decided_on", "document_no"]
 WANG_DEHUI, WANG_HUINAN = "220183196205180215", "220524196903020333"
 SHANGHAI = "913101150000000045"
+NEWCOMER = "110101198001010010"
 
 
 def _reviews(run, db_url: str, status: str = "open") -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
@@ -40,6 +41,15 @@ def test_same_name_is_never_the_same_person(run, db_url: str, tmp_path: Path) ->
     # Nothing about the held rows is in the ledger, and no subject was made from a name.
     assert query(db_url, "select count(*) from events where record_id like 'H-%'") == [(0,)]
     assert query(db_url, "select count(*) from subjects") == [(4,)]
+
+    # A later file registers a third 王喜民: the open reviews offer them too, and the text
+    # table (the command's answer) is on stdout.
+    later = [["N-1", NEWCOMER, "王喜民", "court.enforcement_case", "2024-10-02", "N-DOC-1"]]
+    ingest(run, db_url, write_csv(tmp_path / "n.csv", HEADER, later), furnisher="court")
+    offered = [c["subject_id"] for c in _reviews(run, db_url)[0]["candidates"]]  # type: ignore[union-attr]
+    assert offered == sorted([WANG_DEHUI, WANG_HUINAN, NEWCOMER])
+    listed = run("review", "list", "--db", db_url)
+    assert "open" in listed.stdout and "王喜民" in listed.stdout
 
 
 def test_resolve_and_reject(run, db_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

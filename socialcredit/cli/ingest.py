@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.progress import (
     BarColumn,
     Progress,
@@ -163,7 +164,7 @@ def review_list(
             r["reason_code"],
             cands,
         )
-    console.print(table)
+    Console().print(table)  # the answer: on stdout, as report and check print theirs
 
 
 @command(review_app, "resolve")

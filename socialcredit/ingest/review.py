@@ -18,6 +18,7 @@ from socialcredit.errors import Conflict, NotFound, ValidationFailed
 from socialcredit.ingest import subjects
 from socialcredit.ingest.ledger_rules import judge
 from socialcredit.ingest.pipeline import new_batch, rows_table
+from socialcredit.ingest.quarantine import candidates as same_name_candidates
 from socialcredit.ingest.records import candidates
 from socialcredit.ingest.rules import Rules
 from socialcredit.ingest.validate import validate
@@ -63,7 +64,15 @@ def list_reviews(engine: Engine, status: str | None = "open") -> list[dict[str, 
             raise ValidationFailed(f"unknown status {status!r}: use {', '.join(STATUSES)}")
         query = query.where(review_queue.c.status == status)
     with engine.connect() as conn:
-        return [_public(dict(row)) for row in conn.execute(query).mappings()]
+        rows = [_public(dict(row)) for row in conn.execute(query).mappings()]
+        # An open review's candidates as the store knows them now: subjects registered since
+        # the row was held (by a later file, say) are candidates too. A closed review keeps
+        # those its reviewer saw.
+        waiting = [r for r in rows if r["status"] == "open"]
+        now = same_name_candidates(conn, [r["subject_name"] for r in waiting])
+    for row in waiting:
+        row["candidates"] = now.get(row["subject_name"], [])
+    return rows
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from derive_support import D, add_events, event, make_store, org, person
+from derive_support import D, add_events, event, make_store, org, person, register_subjects
 
 AS_OF = dt.date(2025, 6, 1)
 DEFAULTER = "court.dishonest_defaulter"
@@ -229,3 +229,26 @@ def test_as_of_replay_gives_the_state_on_each_date(db_url: str, run: Any) -> Non
     assert entries(amended_early) == [
         ("court_defaulters", ago(100).isoformat(), "2027-02-21", "DOC-amend")
     ]
+
+
+def test_a_former_legal_representative_can_be_replayed(db_url: str, run: Any) -> None:
+    """A legal representative known only from an organisation's registration (never a subject
+    of a record) who held an extended measure on a past day: a replay of that day shows it,
+    though they hold nothing now."""
+    make_store(db_url)
+    company, former, current = org(7), person(70), person(71)
+    register_subjects(db_url, [company])
+    add_events(
+        db_url,
+        [
+            event("market", "r1", company, "registration.basic", ago(300), legal_rep_id=former),
+            event("court", "d1", company, DEFAULTER, ago(200)),
+            event("market", "r2", company, "registration.basic", ago(20), legal_rep_id=current),
+        ],
+        register=False,
+    )
+    run("derive", "--db", db_url, "--as-of", AS_OF.isoformat())
+    assert run("report", former, "--db", db_url, ok=False).exit_code == 2  # holds nothing now
+    then = report(run, db_url, former, "--as-of", ago(100).isoformat())
+    assert measures(then) == {("flight", "court_defaulters", "2026-11-13", company)}
+    assert then["subject"]["name"] is None and then["subject"]["kind"] == "person"

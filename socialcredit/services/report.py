@@ -128,7 +128,9 @@ def _assemble(
     }
 
 
-def _subject(conn: Connection, subject_id: str) -> dict[str, Any]:
+def _subject(conn: Connection, subject_id: str, *, represents: bool = False) -> dict[str, Any]:
+    """The subject as registered; else, for a legal representative holding extended measures
+    (or, ``represents``, named by an organisation's registration), what the ID says."""
     row = (
         conn.execute(select(subjects).where(subjects.c.subject_id == subject_id)).mappings().first()
     )
@@ -138,7 +140,7 @@ def _subject(conn: Connection, subject_id: str) -> dict[str, Any]:
     held = conn.execute(
         select(decisions.c.subject_id).where(decisions.c.subject_id == subject_id).limit(1)
     ).first()
-    if held is None:
+    if held is None and not represents:
         raise UnknownSubject(f"{subject_id} is not in the store")
     return subject_from_id(subject_id)
 
@@ -204,8 +206,10 @@ def replay_report(
     """The report as of any date: the same expressions over this subject's slice of the ledger."""
     policy = policy_in_force(engine, as_of).policy
     with engine.connect() as conn:
-        subject = _subject(conn, subject_id)
-        scope = {subject_id} | slices.represented_orgs(conn, [subject_id])
+        orgs = slices.represented_orgs(conn, [subject_id])
+        # A former legal representative may have held measures on that date, and none now.
+        subject = _subject(conn, subject_id, represents=bool(orgs))
+        scope = {subject_id} | orgs
         piece = slices.load_slice(conn, scope)
         computed = compute_slice(settings, piece, policy_tables(policy), as_of)
         derived = {

@@ -357,6 +357,36 @@ def test_json_values_must_be_single_values(run, db_url: str, tmp_path: Path) -> 
     assert stored == [("3", 120050), ("J-4", None)]
 
 
+def test_a_json_line_with_a_lone_surrogate_is_that_lines_fault(run, db_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A ``\\ud800`` escape alone (half a surrogate pair) is no character: its line is
+    unreadable, the rest of the file loads, and an unreadable line is kept whole."""
+    init(db_url)
+    base = {
+        "subject_id": "220183196205180215",
+        "subject_name": "王喜民",
+        "category": "court.enforcement_case",
+        "decided_on": "2024-04-12",
+    }
+    lines = [
+        json.dumps({**base, "record_id": "S-1", "document_no": "d1"}),
+        json.dumps({**base, "record_id": "S-2", "document_no": "d2", "note": "\ud800 lone"}),
+        json.dumps({**base, "record_id": "S-3", "document_no": "d3", "note": "😀 pair"}),
+        '{"record_id": "S-4", "note": "' + "x" * 300 + '"',  # broken, and long
+    ]
+    path = tmp_path / "surrogate.jsonl"
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+    summary = ingest(run, db_url, path, furnisher="court")
+    assert (summary["read"], summary["accepted"], summary["reasons"]) == (
+        4,
+        2,
+        {"row_unreadable": 2},
+    )
+    reasons = {r["row"]: r["reason"] for r in rejected(run, db_url, tmp_path / "q.csv")}
+    assert "\\ud800, half of a surrogate pair alone" in reasons["2"]
+    kept = query(db_url, "select value from quarantine where row_no = 4")
+    assert kept == [(lines[3],)]
+
+
 def test_a_stray_nul_in_text_is_the_rows_fault(run, db_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """One NUL in a text file quarantines its row (field_invalid); a file full of them is not
     text (test_broken_files_are_refused_naming_the_file_and_keep_nothing)."""

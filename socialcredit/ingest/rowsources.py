@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import warnings as pywarnings
 import zipfile
 import zlib
@@ -26,7 +27,8 @@ from socialcredit.ingest.columns import CANONICAL, REQUIRED, canonical_name, map
 if TYPE_CHECKING:  # the scan imports openpyxl, which only workbooks need
     from socialcredit.ingest.xlsx_formulas import RowFormulas
 
-SHOWN_TEXT = 200  # characters of an unreadable line kept in the quarantine
+# A JSON escape of half a UTF-16 surrogate pair: a line holding one is checked for a lone half.
+_SURROGATE_ESCAPE = re.compile(rb"\\[uU][dD][89a-fA-F]")
 # What a damaged workbook raises while it is read: bad XML (ElementTree's ParseError, or lxml's
 # when openpyxl finds lxml: both are SyntaxErrors), a bad zip member or its compression.
 DAMAGED: tuple[type[Exception], ...] = (SyntaxError, zipfile.BadZipFile, zlib.error, EOFError)
@@ -96,6 +98,12 @@ def _json_row(line: bytes) -> dict[str, Any] | str:
         return f"not valid JSON: {exc}"
     if not isinstance(value, dict):
         return f"a JSON {type(value).__name__}, not an object"
+    if _SURROGATE_ESCAPE.search(line):
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            bad = exc.object[exc.start : exc.end].encode("unicode_escape").decode()
+            return f"holds {bad}, half of a surrogate pair alone: not a character"
     return value
 
 
@@ -114,7 +122,8 @@ def jsonl_chunks(path: Path, chunk_rows: int, warnings: list[str]) -> Iterator[C
                 continue
             parsed = _json_row(line)
             if isinstance(parsed, str):
-                text = line.decode("utf-8", "replace")[:SHOWN_TEXT]
+                # Kept whole, as a CSV row is (bytes that are not UTF-8 as U+FFFD).
+                text = line.decode("utf-8", "replace")
                 rows.unreadable.append(Unreadable(line_no, text, parsed))
             else:
                 row: dict[str, str | None] = {}
@@ -131,7 +140,7 @@ def jsonl_chunks(path: Path, chunk_rows: int, warnings: list[str]) -> Iterator[C
                         kind = "an object" if isinstance(value, dict) else "an array"
                         why = f"{key} is {kind}, not one value"
                     if why:
-                        rows.unreadable.append(Unreadable(line_no, line.decode()[:SHOWN_TEXT], why))
+                        rows.unreadable.append(Unreadable(line_no, line.decode(), why))
                         break
                     row[name] = _text(value)
                 else:
@@ -255,7 +264,7 @@ def _sheet_chunks(
             why = _formula_reason(names, values, pending[1], sheet_row, read)
         if why:
             shown = ", ".join(f"{n}={v}" for n, v in zip(names, values, strict=False) if n and v)
-            rows.unreadable.append(Unreadable(sheet_row - header_row, shown[:SHOWN_TEXT], why))
+            rows.unreadable.append(Unreadable(sheet_row - header_row, shown, why))
         elif not any(v not in (None, "") for v in values):
             continue
         else:

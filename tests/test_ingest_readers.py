@@ -357,7 +357,7 @@ def test_json_values_must_be_single_values(run, db_url: str, tmp_path: Path) -> 
     assert stored == [("3", 120050), ("J-4", None)]
 
 
-def test_a_json_line_with_a_lone_surrogate_is_that_lines_fault(run, db_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_lone_surrogate_is_its_json_lines_fault(run, db_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """A ``\\ud800`` escape alone (half a surrogate pair) is no character: its line is
     unreadable, the rest of the file loads, and an unreadable line is kept whole."""
     init(db_url)

@@ -56,6 +56,11 @@ def test_hostile_input_is_refused_and_changes_nothing(api: Api) -> None:
         "/v1/records", "furnisher", content=b'{"records": [{"record_id": ', headers=headers
     )
     refused(bad_json, 422, "validation_failed", "JSON")
+    # A body that is not JSON at all is the caller's second problem: no key is 401 and another
+    # role's key 403, as for a body that parses (FastAPI reads the body first).
+    for path in ("/v1/records", "/v1/me/consents", "/v1/keys", "/v1/review/1/reject"):
+        refused(api.post(path, None, content=b"garbage", headers=headers), 401, "unauthenticated")
+        refused(api.post(path, "integrator", content=b"garbage", headers=headers), 403, "forbidden")
     not_json = api.post("/v1/records", "furnisher", content="records=1", headers=headers)
     refused(not_json, 422, "validation_failed")
     wrong_shape = api.post("/v1/records", "furnisher", json={"records": {"record_id": "x"}})

@@ -99,8 +99,17 @@ async def _on_domain_error(_request: Request, exc: Exception) -> JSONResponse:
     return domain_error_response(exc)
 
 
-async def _on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    if any(err.get("type") == "json_invalid" for err in exc.errors()):
+        # A body FastAPI could not parse, before the route's dependencies ran: the caller is
+        # authenticated first, so that no key (or another role's) is 401 (403), not 422.
+        from socialcredit.api.auth import authenticate_route  # auth imports this module
+
+        try:
+            await authenticate_route(request)
+        except SocialCreditError as refused:
+            return domain_error_response(refused)
     details = _validation_details(exc)
     first = details[0] if details else {"location": [], "message": "invalid request"}
     where = (

@@ -32,6 +32,7 @@ def check_json(run, *values: str) -> list[dict[str, object]]:  # type: ignore[no
 )
 def test_valid_identifiers_are_normalised(run, raw: str, scheme: str, normalised: str) -> None:  # type: ignore[no-untyped-def]
     [out] = check_json(run, raw)
+    described = ids.check(normalised)
     assert out == {
         "input": raw,
         "valid": True,
@@ -39,7 +40,12 @@ def test_valid_identifiers_are_normalised(run, raw: str, scheme: str, normalised
         "normalised": normalised,
         "error": None,
         "legacy": False,
+        "kind": "person" if scheme == "cn_ric" else "org",
+        "birth_date": described.birth_date.isoformat() if described.birth_date else None,
+        "sex": described.sex,
     }
+    if normalised == "11010519491231002X":
+        assert (out["birth_date"], out["sex"]) == ("1949-12-31", "F")
 
 
 @pytest.mark.parametrize(

@@ -372,17 +372,19 @@ def test_a_lone_surrogate_is_its_json_lines_fault(run, db_url: str, tmp_path: Pa
         json.dumps({**base, "record_id": "S-2", "document_no": "d2", "note": "\ud800 lone"}),
         json.dumps({**base, "record_id": "S-3", "document_no": "d3", "note": "😀 pair"}),
         '{"record_id": "S-4", "note": "' + "x" * 300 + '"',  # broken, and long
+        json.dumps({**base, "record_id": "S-5"})[:-1] + ', "record_id": "S-6"}',  # a key twice
     ]
     path = tmp_path / "surrogate.jsonl"
     path.write_text("\n".join(lines) + "\n", "utf-8")
     summary = ingest(run, db_url, path, furnisher="court")
     assert (summary["read"], summary["accepted"], summary["reasons"]) == (
-        4,
+        5,
         2,
-        {"row_unreadable": 2},
+        {"row_unreadable": 3},
     )
     reasons = {r["row"]: r["reason"] for r in rejected(run, db_url, tmp_path / "q.csv")}
     assert "\\ud800, half of a surrogate pair alone" in reasons["2"]
+    assert "the key 'record_id' is given twice" in reasons["5"]
     kept = query(db_url, "select value from quarantine where row_no = 4")
     assert kept == [(lines[3],)]
 

@@ -21,15 +21,7 @@ def check(
     """Validate and normalise identifiers; exit 1 when any is invalid."""
     results = [identifiers.check(v) for v in values]
     if json_out:
-        print_json(
-            [
-                {
-                    k: r.to_json()[k]
-                    for k in ("input", "valid", "scheme", "normalised", "error", "legacy")
-                }
-                for r in results
-            ]
-        )
+        print_json([r.to_json() for r in results])  # what the table shows, kind to sex
     else:
         from rich.console import Console
 

@@ -90,10 +90,29 @@ def _text(value: Any) -> str | None:
 # -- JSON Lines -------------------------------------------------------------------------------
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys are all different: JSON leaves a repeated key's meaning open, and
+    taking the last value would store what the furnisher may not have meant."""
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(f"the key {key!r} is given twice")
+            seen.add(key)
+    return value
+
+
 def _json_row(line: bytes) -> dict[str, Any] | str:
     """The line's object, or why it is not one."""
     try:
-        value = json.loads(line, parse_float=str, parse_int=str)
+        value = json.loads(line, parse_float=str, parse_int=str, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        return str(exc)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         return f"not valid JSON: {exc}"
     if not isinstance(value, dict):

@@ -67,10 +67,18 @@ def normalise(raw: str) -> str:
 
 @functools.cache  # a few thousand codes; stdnum's table look-up costs 30-150 µs a call
 def area_code_exists(code6: str) -> bool:
-    """True when the division code (county level, or a province's or city's own) appears in the
-    national table at any time."""
+    """True when the county-level code appears in the national table at any time."""
     parts = numdb.get("cn/loc").info(code6)
     return any("county" in props for _, props in parts)
+
+
+@functools.cache
+def province_exists(code2: str) -> bool:
+    """True when the two digits are a province-level code of the national table. A USCC's
+    division may be a development zone or new area the table does not list (320594, Suzhou
+    Industrial Park; 133100, Xiong'an), so only its province is required to exist."""
+    parts = numdb.get("cn/loc").info(code2 + "0000")
+    return any("province" in props for _, props in parts)
 
 
 def _birth_date(digits8: str) -> dt.date | None:
@@ -126,8 +134,11 @@ def _check_uscc(raw: str, value: str) -> IdCheck:
         )
     if not value[2:8].isdigit():
         return bad("USCC: characters 3-8 (division code) must be digits")
-    if value[2:8] != NATIONAL_DIVISION and not area_code_exists(value[2:8]):
-        return bad(f"USCC: characters 3-8 ({value[2:8]}) are not an administrative division code")
+    if value[2:8] != NATIONAL_DIVISION and not province_exists(value[2:4]):
+        return bad(
+            f"USCC: characters 3-8 ({value[2:8]}) are not an administrative division code "
+            f"(no province {value[2:4]})"
+        )
     expected = uscc.calc_check_digit(value)
     if value[17] != expected:
         return bad(f"USCC: check character is {value[17]}, expected {expected}")

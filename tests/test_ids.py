@@ -28,6 +28,9 @@ def check_json(run, *values: str) -> list[dict[str, object]]:  # type: ignore[no
         ("914403001922038216", "cn_uscc", "914403001922038216"),
         ("91100000100003962T", "cn_uscc", "91100000100003962T"),
         ("91110108MA01AB2C3T", "cn_uscc", "91110108MA01AB2C3T"),
+        # Registered by a development zone or new area the division table does not list.
+        ("91320594MA01AB2C3J", "cn_uscc", "91320594MA01AB2C3J"),  # Suzhou Industrial Park
+        ("91133100MA01AB2C3L", "cn_uscc", "91133100MA01AB2C3L"),  # Xiong'an New Area
     ],
 )
 def test_valid_identifiers_are_normalised(run, raw: str, scheme: str, normalised: str) -> None:  # type: ignore[no-untyped-def]
@@ -69,7 +72,7 @@ def test_valid_identifiers_are_normalised(run, raw: str, scheme: str, normalised
         # placeholder of exports, a department 0, a division code that never existed.
         ("000000000000000000", "character 1 (0) is not a registration-management department"),
         ("01110108MA01AB2C34", "character 1 (0) is not a registration-management department"),
-        ("91999900MA01AB2C3N", "(999900) are not an administrative division code"),
+        ("91999900MA01AB2C3N", "(999900) are not an administrative division code (no province"),
     ],
 )
 def test_invalid_identifiers_say_why(run, raw: str, reason: str) -> None:  # type: ignore[no-untyped-def]

@@ -335,6 +335,21 @@ def test_the_audit_log_names_every_subject_checked_as_normalised(api: Api) -> No
     assert audited(COMPANY) == [one, one]
     assert audited(BOSS) == [batch, batch]
 
+    # Refused requests too (another role's key, on the fast path and off it), and the audit
+    # is searched by any spelling.
+    assert api.get(f"/v1/checks/flight/{dashed}", "inquirer").status_code == 403
+    with serving(api.db, every_route) as url, httpx.Client(base_url=url, timeout=30) as plain:
+        off_path = plain.get(f"/v1/checks/flight/{dashed}", headers=api.headers("subject"))
+        assert off_path.status_code == 403
+
+    def refused(spelled: str) -> list[str]:
+        rows = api.get("/v1/audit", "operator", params={"subject_id": spelled}).json()
+        return sorted(r["role"] for r in rows if r["outcome"] == "forbidden")
+
+    wait_for(lambda: len(refused(LISTED)) == 2, timeout=2.0)
+    assert refused(dashed) == ["inquirer", "subject"]
+    assert len(audited(X_PERSON.lower())) == 4
+
 
 def test_batch_validation_agrees_with_the_identifier_rules(api: Api) -> None:
     """Unregistered IDs are validated all at once; the verdicts must be those of ids.check."""

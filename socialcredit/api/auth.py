@@ -19,6 +19,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from socialcredit import ids
 from socialcredit.api.deps import service_state
 from socialcredit.api.errors import Forbidden, Unauthenticated
 from socialcredit.api.state import ServiceState
@@ -38,6 +39,11 @@ class AuditContext:
     subject_id: str | None = None
     # A request about several subjects (a batch check): one audit row for each.
     subject_ids: list[str] | None = None
+
+    def asked_about(self, raw: str) -> None:
+        """Name the subject a request asks about before it is answered (or refused): in the
+        normalised form, so that however a caller spells an identifier the audit finds it."""
+        self.subject_id = ids.normalise(raw)[:32]
 
     def touched(self, subject_ids: list[str]) -> None:
         """Name the subjects a request was about, normalised, once it has found them."""
@@ -132,7 +138,7 @@ def require_roles(*roles: Role) -> Callable[..., Awaitable[ApiKey]]:
     ) -> ApiKey:
         ctx = audit_context(request)
         if request.path_params.get("subject_id"):
-            ctx.subject_id = str(request.path_params["subject_id"])[:32]
+            ctx.asked_about(str(request.path_params["subject_id"]))
         presented = credentials.credentials if credentials is not None else None
         key = await authenticate(service_state(request), ctx, presented)
         rule.check(key)

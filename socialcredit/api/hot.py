@@ -163,7 +163,7 @@ class HotRoutes:
         self, scope: Scope, receive: Receive, send: Send, measure: str, subject_id: str
     ) -> None:
         async def answer(ctx: AuditContext) -> bytes:
-            ctx.subject_id = subject_id[:32]
+            ctx.asked_about(subject_id)
             await self._key(scope, ctx, INTEGRATOR)
             index = self.state.require_index()
             checks.require_measure(index, measure, in_path=True)

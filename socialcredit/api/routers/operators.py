@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette import status
 
+from socialcredit import ids
 from socialcredit.api.auth import require_roles, touch
 from socialcredit.api.deps import State
 from socialcredit.api.schemas import (
@@ -89,7 +90,11 @@ def audit_log(
 ) -> list[dict[str, Any]]:
     state.audit.flush()  # include what is still buffered
     return audit.read_audit(
-        state.engine, since=since, key_id=key_id, subject_id=subject_id, limit=limit
+        state.engine,
+        since=since,
+        key_id=key_id,
+        subject_id=ids.normalise(subject_id) if subject_id else None,  # as the log holds it
+        limit=limit,
     )
 
 

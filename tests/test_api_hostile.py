@@ -61,6 +61,8 @@ def test_hostile_input_is_refused_and_changes_nothing(api: Api) -> None:
     for path in ("/v1/records", "/v1/me/consents", "/v1/keys", "/v1/review/1/reject"):
         refused(api.post(path, None, content=b"garbage", headers=headers), 401, "unauthenticated")
         refused(api.post(path, "integrator", content=b"garbage", headers=headers), 403, "forbidden")
+        not_utf8 = b'{"records": "\xff\xfe"}'
+        refused(api.post(path, None, content=not_utf8, headers=headers), 401, "unauthenticated")
     not_json = api.post("/v1/records", "furnisher", content="records=1", headers=headers)
     refused(not_json, 422, "validation_failed")
     wrong_shape = api.post("/v1/records", "furnisher", json={"records": {"record_id": "x"}})

@@ -375,16 +375,18 @@ def test_a_lone_surrogate_is_its_json_lines_fault(run, db_url: str, tmp_path: Pa
         json.dumps({**base, "record_id": "S-5"})[:-1] + ', "record_id": "S-6"}',  # a key twice
     ]
     path = tmp_path / "surrogate.jsonl"
-    path.write_text("\n".join(lines) + "\n", "utf-8")
+    utf16 = '{"record_id": {}, "subject_name": "é"}'.encode("utf-16-le")  # JSON, not UTF-8
+    path.write_bytes(("\n".join(lines) + "\n").encode() + utf16 + b"\n")
     summary = ingest(run, db_url, path, furnisher="court")
     assert (summary["read"], summary["accepted"], summary["reasons"]) == (
-        5,
+        6,
         2,
-        {"row_unreadable": 3},
+        {"row_unreadable": 4},
     )
     reasons = {r["row"]: r["reason"] for r in rejected(run, db_url, tmp_path / "q.csv")}
     assert "\\ud800, half of a surrogate pair alone" in reasons["2"]
     assert "the key 'record_id' is given twice" in reasons["5"]
+    assert "not UTF-8 text" in reasons["6"]
     kept = query(db_url, "select value from quarantine where row_no = 4")
     assert kept == [(lines[3],)]
 

@@ -123,8 +123,17 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
     return JSONResponse(error_body("validation_failed", message, details), status_code=422)
 
 
-async def _on_http_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # A body FastAPI could not read (not UTF-8, say), before the route's dependencies
+        # ran: authenticate the caller first, as for a body that is not JSON.
+        from socialcredit.api.auth import authenticate_route  # auth imports this module
+
+        try:
+            await authenticate_route(request)
+        except SocialCreditError as refused:
+            return domain_error_response(refused)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     return JSONResponse(
         error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers

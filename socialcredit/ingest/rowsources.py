@@ -110,10 +110,14 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def _json_row(line: bytes) -> dict[str, Any] | str:
     """The line's object, or why it is not one."""
     try:
-        value = json.loads(line, parse_float=str, parse_int=str, object_pairs_hook=_unique_keys)
+        text = line.decode("utf-8")  # json.loads would also take UTF-16 or UTF-32 bytes
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8 text: {exc}"
+    try:
+        value = json.loads(text, parse_float=str, parse_int=str, object_pairs_hook=_unique_keys)
     except _DuplicateKey as exc:
         return str(exc)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except json.JSONDecodeError as exc:
         return f"not valid JSON: {exc}"
     if not isinstance(value, dict):
         return f"a JSON {type(value).__name__}, not an object"
@@ -159,7 +163,9 @@ def jsonl_chunks(path: Path, chunk_rows: int, warnings: list[str]) -> Iterator[C
                         kind = "an object" if isinstance(value, dict) else "an array"
                         why = f"{key} is {kind}, not one value"
                     if why:
-                        rows.unreadable.append(Unreadable(line_no, line.decode(), why))
+                        rows.unreadable.append(
+                            Unreadable(line_no, line.decode("utf-8", "replace"), why)
+                        )
                         break
                     row[name] = _text(value)
                 else:

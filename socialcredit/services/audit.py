@@ -67,10 +67,16 @@ class AuditWriter:
         with self._lock:
             batch, self._pending = self._pending, []
         if batch:
-            with self._engine.begin() as conn:
-                # a shallow dict per record: dataclasses.asdict deep-copies (~30 µs a record)
-                names = [f.name for f in fields(AuditRecord)]
-                conn.execute(insert(audit_log), [{n: getattr(r, n) for n in names} for r in batch])
+            try:
+                with self._engine.begin() as conn:
+                    # a shallow dict per record: dataclasses.asdict deep-copies (~30 µs a record)
+                    names = [f.name for f in fields(AuditRecord)]
+                    rows = [{n: getattr(r, n) for n in names} for r in batch]
+                    conn.execute(insert(audit_log), rows)
+            except BaseException:
+                with self._lock:  # back in front of what came meanwhile: written next time
+                    self._pending[:0] = batch
+                raise
         return len(batch)
 
     def _run(self) -> None:

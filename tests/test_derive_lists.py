@@ -252,3 +252,33 @@ def test_a_former_legal_representative_can_be_replayed(db_url: str, run: Any) ->
     then = report(run, db_url, former, "--as-of", ago(100).isoformat())
     assert measures(then) == {("flight", "court_defaulters", "2026-11-13", company)}
     assert then["subject"]["name"] is None and then["subject"]["kind"] == "person"
+
+
+def test_a_registration_naming_the_same_representative_again_moves_nothing(
+    db_url: str, run: Any
+) -> None:
+    make_store(db_url)
+    company, rep, other = org(8), person(80), person(81)
+    add_events(
+        db_url,
+        [
+            event("market", "r1", company, "registration.basic", ago(300), legal_rep_id=rep),
+            event("court", "d1", company, DEFAULTER, ago(200)),
+            event("market", "r2", company, "registration.basic", ago(20), legal_rep_id=rep),
+        ],
+    )
+    run("derive", "--db", db_url, "--as-of", AS_OF.isoformat())
+    starts = [(m["measure"], m["start_on"]) for m in report(run, db_url, rep)["measures"]]
+    assert starts == [("flight", ago(200).isoformat())]
+    # Someone else in between breaks the run: back to the rep, from the registration that does.
+    add_events(
+        db_url,
+        [
+            event("market", "r3", company, "registration.basic", ago(15), legal_rep_id=other),
+            event("market", "r4", company, "registration.basic", ago(10), legal_rep_id=rep),
+        ],
+    )
+    run("derive", "--db", db_url, "--as-of", AS_OF.isoformat())
+    starts = [(m["measure"], m["start_on"]) for m in report(run, db_url, rep)["measures"]]
+    assert starts == [("flight", ago(10).isoformat())]
+    assert report(run, db_url, other)["measures"] == []

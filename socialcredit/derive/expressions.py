@@ -342,23 +342,32 @@ def list_entries(details: Table, policy: PolicyRelations, as_of: dt.date) -> Tab
 
 
 def legal_representatives(details: Table) -> Table:
-    """Each organisation's legal representative (``rep_id``) and since when (``rep_since``: the
-    date of the registration naming them): from its latest active registration record.
-    ``details`` is ``with_details`` of (at least) the active registrations."""
+    """Each organisation's legal representative (``rep_id``), named by its latest active
+    registration record, and since when (``rep_since``): the earliest date from which the
+    registrations have named them without a break, so that a registration naming the same
+    person again does not move it. ``details`` is ``with_details`` of (at least) the active
+    registrations."""
     regs = details.filter(
         (details.status == "active")
         & details.carries_legal_rep
         & (details.kind == "org")
         & details.legal_rep_id.notnull()
     )
-    latest = regs.mutate(
-        rep_rank=ibis.row_number().over(
-            group_by=regs.subject_id, order_by=[regs.decided_on.desc(), regs.file_seq.desc()]
-        )
+    order = regs.decided_on.delta(EPOCH, unit="day").cast("int64") * SEQ_SPAN + regs.file_seq
+    regs = regs.mutate(order_key=order)
+    newest_first = ibis.window(group_by=regs.subject_id, order_by=regs.order_key.desc())
+    regs = regs.mutate(current_rep=regs.legal_rep_id.first().over(newest_first))
+    # The newest registration naming someone else ends the current representative's run.
+    other = regs.legal_rep_id != regs.current_rep
+    regs = regs.mutate(
+        run_after=regs.order_key.max(where=other).over(ibis.window(group_by=regs.subject_id))
     )
-    latest = latest.filter(latest.rep_rank == 0)
-    return latest.select(
-        org_id=latest.subject_id, rep_id=latest.legal_rep_id, rep_since=latest.legal_rep_since
+    run = regs.filter(
+        (regs.legal_rep_id == regs.current_rep)
+        & (regs.run_after.isnull() | (regs.order_key > regs.run_after))
+    )
+    return run.group_by(org_id=run.subject_id).agg(
+        rep_id=run.current_rep.min(), rep_since=run.legal_rep_since.min()
     )
 
 

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import ibis
 import pytest
 from derive_scenarios import AS_OF, filings, follow_ups, registrations, snapshot
 from derive_support import POLICY, add_events, event, make_store, org, person, store
 
-from socialcredit.derive import ledger_mirror
+from socialcredit.derive import ledger_mirror, scoring
 from socialcredit.derive.engines.duckdb_ratings_memo import MEMO, STATE
 from socialcredit.policy.load import load_policy
 from socialcredit.store.policies import save_policy
@@ -155,3 +156,25 @@ def test_kept_rows_are_served_until_the_policy_or_the_memo_changes(
     _derive(run, url, AS_OF + dt.timedelta(4))
     assert '"kept"' not in dict((r[0], r[4]) for r in _stored_ratings(url))[subject]
     assert _memo_rows(url) == _stored_ratings(url)
+
+
+def test_a_signature_ties_each_record_set_to_its_category() -> None:
+    """Two categories with the same capped totals and their record sets swapped are two
+    different ratings: their signatures must differ (an XOR of the reasons must not let the
+    record sets drift from their categories)."""
+    con = ibis.duckdb.connect()
+
+    def signature(first: str, second: str) -> int:
+        totals = ibis.memtable(
+            {
+                "subject_id": ["S", "S"],
+                "rating": ["r", "r"],
+                "point_id": [1, 2],
+                "capped": [-10, -10],
+                "record": [first, second],
+            }
+        )
+        totals = totals.mutate(records=scoring.KEY_SET_HASH.one(totals.record))
+        return int(con.execute(scoring._per_rating_signature(totals))["ranked"][0])
+
+    assert signature("court:a", "court:b") != signature("court:b", "court:a")

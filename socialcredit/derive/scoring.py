@@ -209,7 +209,10 @@ def _per_rating_signature(totals: Table) -> Table:
     every reason the rating could give (each category's number, capped total and records),
     not only of the largest: a change beyond them changes the hash, never the reverse."""
     t = totals
-    reason = _hash(ibis.struct({"point_id": t.point_id, "points": t.capped, "records": t.records}))
+    # The records' set hash first: DuckDB mixes a struct's fields into its hash in order, but
+    # only XORs in the last, and an XOR of the reasons would then lose which records went with
+    # which category.
+    reason = _hash(ibis.struct({"records": t.records, "point_id": t.point_id, "points": t.capped}))
     return t.group_by(t_subject_id=t.subject_id, t_rating=t.rating).agg(
         points=t.capped.sum(), ranked=_xor(reason, where=t.capped != 0)
     )
@@ -315,14 +318,14 @@ def rating_signatures(
     ``ratings`` code, have equal rows (but for a 1 in 2^64 chance); ``ratings_memo`` keeps
     the rows by signature, and a full run computes only the rows whose signature is new."""
     out = _banded(records, subjects, policy, as_of, KEY_SET_HASH, _per_rating_signature)
-    made_of = ibis.struct(
+    made_of = ibis.struct(  # the set hashes first (see ``_per_rating_signature``)
         {
+            "ranked": out.ranked,
+            "special_records": out.special_records,
             "score": out.score,
             "band": out.band,
             "special_band": out.special_band,
             "direct": out.direct_band.notnull(),
-            "special_records": out.special_records,
-            "ranked": out.ranked,
         }
     )
     return out.select("subject_id", "rating", signature=_hash(made_of))

@@ -72,6 +72,11 @@ def test_hostile_input_is_refused_and_changes_nothing(api: Api) -> None:
     )
     refused(unknown_field, 422, "validation_failed", "owner")
 
+    # A NUL is in no identifier (and PostgreSQL text cannot hold one): 422, not a server error.
+    for spelled in ("\x00", "|\x0e\x00"):
+        searched = api.get("/v1/audit", "operator", params={"subject_id": spelled})
+        refused(searched, 422, "validation_failed", "control characters")
+
     # Key references that only look numeric: "³" passes str.isdigit(); 25 digits overflow a key id.
     for ref in ("%C2%B3", "9" * 25):
         refused(api.call("DELETE", f"/v1/keys/{ref}", "operator"), 404, "not_found")

@@ -21,6 +21,7 @@ from socialcredit.api.schemas import (
     ReviewResolution,
     errors,
 )
+from socialcredit.errors import ValidationFailed
 from socialcredit.ingest import review
 from socialcredit.services import audit
 from socialcredit.services import keys as key_service
@@ -88,6 +89,12 @@ def audit_log(
     subject_id: Annotated[str | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=1_000)] = 100,
 ) -> list[dict[str, Any]]:
+    if subject_id and any(not c.isprintable() for c in subject_id):
+        # No identifier holds one, and a store may refuse it (PostgreSQL text has no NUL).
+        raise ValidationFailed(
+            "subject_id: control characters are not part of any identifier",
+            details=[{"location": ["query", "subject_id"], "message": "control characters"}],
+        )
     state.audit.flush()  # include what is still buffered
     return audit.read_audit(
         state.engine,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from api_harness import SUBJECT, Api, api_fixture, person_id  # noqa: F401
+from api_harness import SUBJECT, Api, api_fixture, person_id, wait_for  # noqa: F401
 from sqlalchemy import func, select
 
 from socialcredit.store.tables import (
@@ -71,6 +71,18 @@ def test_hostile_input_is_refused_and_changes_nothing(api: Api) -> None:
         "/v1/records", "furnisher", json={"records": [{**GOOD, "owner": "me"}]}
     )
     refused(unknown_field, 422, "validation_failed", "owner")
+
+    # A check of an identifier with a NUL is refused, and audited without it: PostgreSQL text
+    # cannot hold one, and one such row would make every audit flush fail.
+    refused(api.get("/v1/checks/flight/%00" + "1" * 17, "integrator"), 422, "invalid_identifier")
+    assert api.get(f"/v1/checks/flight/{SUBJECT}", "integrator").status_code == 200
+
+    def audited() -> list[str]:
+        rows = api.get("/v1/audit", "operator", params={"limit": 1000}).json()
+        return [r["subject_id"] for r in rows if r["route"].startswith("/v1/checks/")]
+
+    wait_for(lambda: SUBJECT in audited(), timeout=3.0)
+    assert "1" * 17 in audited()
 
     # A NUL is in no identifier (and PostgreSQL text cannot hold one): 422, not a server error.
     for spelled in ("\x00", "|\x0e\x00"):

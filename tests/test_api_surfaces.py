@@ -196,6 +196,10 @@ def test_an_inquirer_name_is_held_by_one_active_key(api: Api, run: Any) -> None:
     )
     assert narrow.status_code == 201, narrow.text
     assert narrow.json()["purposes"] == ["tenancy"] and narrow.json()["created_at"]
+    none = api.post(
+        "/v1/keys", "operator", json={"role": "inquirer", "name": "Shy Bank", "purposes": []}
+    )
+    assert none.status_code == 422 and "at least one purpose" in none.json()["error"]["message"]
     wrong = api.post(
         "/v1/keys", "operator", json={"role": "integrator", "name": "Rail", "purposes": ["tenancy"]}
     )
@@ -234,10 +238,14 @@ def test_inquiry_by_purpose_is_recorded_and_shown_to_the_subject(api: Api, run: 
     refused = api.get(path, "inquirer", params={"purpose": "employment"})
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "consent_required"
 
-    grant = api.post(
-        "/v1/me/consents", "subject", json={"inquirer": INQUIRER_NAME, "action": "grant"}
+    nobody = api.post(
+        "/v1/me/consents", "subject", json={"inquirer": "Nobody Corp", "action": "grant"}
     )
+    assert nobody.status_code == 404 and "no inquirer named" in nobody.json()["error"]["message"]
+    spelled = f"  {INQUIRER_NAME.lower()} "  # the name as a subject may type it
+    grant = api.post("/v1/me/consents", "subject", json={"inquirer": spelled, "action": "grant"})
     assert grant.status_code == 200 and grant.json()["withdrawn_at"] is None
+    assert grant.json()["inquirer"] == INQUIRER_NAME  # kept as the key names it
     assert api.get(path, "inquirer", params={"purpose": "employment"}).status_code == 200
     api.post("/v1/me/consents", "subject", json={"inquirer": INQUIRER_NAME, "action": "withdraw"})
     assert api.get(path, "inquirer", params={"purpose": "employment"}).status_code == 403

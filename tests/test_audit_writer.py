@@ -44,3 +44,21 @@ def test_a_failed_flush_keeps_its_rows_for_the_next(db_url: str) -> None:
         assert writer.flush() == 0
     finally:
         engine.dispose()
+
+
+def test_a_row_the_store_refuses_does_not_hold_back_the_others(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        upgrade(engine)
+        writer = AuditWriter(engine)
+        poison = _record(2)
+        object.__setattr__(poison, "subject_id", "S\x002")  # PostgreSQL text has no NUL
+        for entry in (_record(1), poison, _record(3)):
+            writer.record(entry)
+        assert writer.flush() == 3
+        with engine.connect() as conn:
+            written = [s for (s,) in conn.execute(select(audit_log.c.subject_id))]
+        assert {"S1", "S3"} <= set(written)
+        assert writer.flush() == 0  # nothing left queued behind the refused row
+    finally:
+        engine.dispose()

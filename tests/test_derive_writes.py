@@ -180,6 +180,8 @@ def test_a_run_as_of_a_day_to_come_is_refused(db_url: str, run: Any) -> None:
     assert _finished_runs(db_url) == []
     today = json.loads(run("derive", "--db", db_url, "--json").stdout)
     assert today["as_of"] == dt.date.today().isoformat()
+    again = run("derive", "--db", db_url)  # no new events: says so, not "0 subjects"
+    assert "nothing changed since the last run" in " ".join(again.stderr.split())
 
 
 def test_hashes_kept_by_a_run_are_not_used_after_an_incremental_run(

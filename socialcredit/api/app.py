@@ -58,9 +58,11 @@ def create_app(settings: Settings, api_settings: ApiSettings | None = None) -> F
         try:
             yield
         finally:
-            watcher.stop()
-            state.audit.stop()
-            engine.dispose()
+            try:
+                watcher.stop()
+                state.audit.stop()  # its last flush may fail (the store gone): still dispose
+            finally:
+                engine.dispose()
 
     app = FastAPI(
         title="socialcredit",

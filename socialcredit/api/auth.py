@@ -30,6 +30,13 @@ bearer = HTTPBearer(auto_error=False, description="an API key: sc_<prefix>_<secr
 AUDIT = "audit"  # request.state attribute the middleware reads
 
 
+def auditable(raw: str) -> str:
+    """An identifier as the audit log keeps it: normalised (so that any spelling finds it),
+    without control characters (no identifier has one, and a store may refuse them: a NUL in
+    PostgreSQL text, and with it every audit row of the flush), at most 32 characters."""
+    return "".join(c for c in ids.normalise(raw) if c.isprintable())[:32]
+
+
 @dataclass
 class AuditContext:
     """Filled in while the request is handled; written by the middleware when it ends."""
@@ -41,9 +48,8 @@ class AuditContext:
     subject_ids: list[str] | None = None
 
     def asked_about(self, raw: str) -> None:
-        """Name the subject a request asks about before it is answered (or refused): in the
-        normalised form, so that however a caller spells an identifier the audit finds it."""
-        self.subject_id = ids.normalise(raw)[:32]
+        """Name the subject a request asks about before it is answered (or refused)."""
+        self.subject_id = auditable(raw)
 
     def touched(self, subject_ids: list[str]) -> None:
         """Name the subjects a request was about, normalised, once it has found them."""
@@ -62,7 +68,7 @@ def audit_context(request: Request) -> AuditContext:
 
 def touch(request: Request, subject_id: str | None) -> None:
     """Name the subject this request is about, for the audit log."""
-    audit_context(request).subject_id = subject_id
+    audit_context(request).subject_id = None if subject_id is None else auditable(subject_id)
 
 
 def bearer_credentials(authorization: str | None) -> str | None:

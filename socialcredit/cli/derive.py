@@ -58,6 +58,14 @@ def derive(
     if json_out:
         print_json(result.to_json())
         return
+    if result.mode == "incremental" and result.subjects == 0:
+        console.print(
+            f"nothing changed since the last run: incremental run {result.run_id} as of "
+            f"{result.as_of} with policy {result.policy_version} found no new events "
+            f"({result.seconds:.2f} s)",
+            highlight=False,
+        )
+        return
     lists = ", ".join(f"{code} {n}" for code, n in result.lists.items()) or "none"
     console.print(
         f"derived as of {result.as_of} with policy {result.policy_version} "

@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlalchemy import Engine, insert, select
+from sqlalchemy.exc import DataError, IntegrityError
 
 from socialcredit.forksafe import sqlite_work
 from socialcredit.store.tables import audit_log
@@ -68,16 +69,25 @@ class AuditWriter:
             batch, self._pending = self._pending, []
         if batch:
             try:
-                with self._engine.begin() as conn:
-                    # a shallow dict per record: dataclasses.asdict deep-copies (~30 µs a record)
-                    names = [f.name for f in fields(AuditRecord)]
-                    rows = [{n: getattr(r, n) for n in names} for r in batch]
-                    conn.execute(insert(audit_log), rows)
+                self._write(batch)
+            except (DataError, IntegrityError):
+                # A row the store refuses must not hold back the others: one by one.
+                for entry in batch:
+                    try:
+                        self._write([entry])
+                    except (DataError, IntegrityError):
+                        log.exception("audit row refused by the store: %r", entry)
             except BaseException:
                 with self._lock:  # back in front of what came meanwhile: written next time
                     self._pending[:0] = batch
                 raise
         return len(batch)
+
+    def _write(self, batch: list[AuditRecord]) -> None:
+        with self._engine.begin() as conn:
+            # a shallow dict per record: dataclasses.asdict deep-copies (~30 µs a record)
+            names = [f.name for f in fields(AuditRecord)]
+            conn.execute(insert(audit_log), [{n: getattr(r, n) for n in names} for r in batch])
 
     def _run(self) -> None:
         while not self._stop.wait(self._flush_seconds):

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, and_, insert, select, update
 
 from socialcredit.errors import NotFound, SocialCreditError
 from socialcredit.policy.schema import Policy
-from socialcredit.store.tables import consents, inquiries
+from socialcredit.store.tables import api_keys, consents, inquiries
 
 
 class Purpose(StrEnum):
@@ -72,12 +72,37 @@ class ConsentRequired(SocialCreditError):
 # --- consents ---------------------------------------------------------------------------------
 
 
+def same_inquirer(name: str) -> str:
+    """An inquirer's name as names are compared (keys, consents): case and runs of spaces do
+    not tell two apart."""
+    return " ".join(name.split()).casefold()
+
+
+def _inquirer_named(conn: Connection, inquirer: str) -> str:
+    """The name, as its key was issued, of the active inquirer key called ``inquirer``."""
+    names = conn.execute(
+        select(api_keys.c.name).where(
+            api_keys.c.role == "inquirer", api_keys.c.revoked_at.is_(None)
+        )
+    ).scalars()
+    wanted = same_inquirer(inquirer)
+    for name in names:
+        if same_inquirer(name) == wanted:
+            return str(name)
+    raise NotFound(
+        f"no inquirer named {inquirer!r} holds a key: a consent names an inquirer as its key "
+        "names it (it appears so in your inquiries)"
+    )
+
+
 def grant_consent(
     engine: Engine, *, subject_id: str, inquirer: str, purpose: Purpose = Purpose.employment
 ) -> dict[str, Any]:
-    """Record a consent; granting again while one is active keeps the existing one."""
+    """Record a consent to an inquirer that holds a key (under the key's spelling of its name);
+    granting again while one is active keeps the existing one."""
     now = dt.datetime.now(dt.UTC)
     with engine.begin() as conn:
+        inquirer = _inquirer_named(conn, inquirer)
         current = _active(conn, subject_id, inquirer, purpose)
         if current is None:
             conn.execute(
@@ -109,24 +134,20 @@ def withdraw_consent(
 def _active(
     conn: Connection, subject_id: str, inquirer: str, purpose: Purpose
 ) -> dict[str, Any] | None:
-    row = (
-        conn.execute(
-            select(consents)
-            .where(
-                and_(
-                    consents.c.subject_id == subject_id,
-                    consents.c.inquirer == inquirer,
-                    consents.c.purpose == purpose.value,
-                    consents.c.withdrawn_at.is_(None),
-                )
+    """The newest active consent of the subject to the inquirer (by ``same_inquirer``)."""
+    rows = conn.execute(
+        select(consents)
+        .where(
+            and_(
+                consents.c.subject_id == subject_id,
+                consents.c.purpose == purpose.value,
+                consents.c.withdrawn_at.is_(None),
             )
-            .order_by(consents.c.consent_id.desc())
-            .limit(1)
         )
-        .mappings()
-        .first()
-    )
-    return None if row is None else dict(row)
+        .order_by(consents.c.consent_id.desc())
+    ).mappings()
+    wanted = same_inquirer(inquirer)
+    return next((dict(r) for r in rows if same_inquirer(r["inquirer"]) == wanted), None)
 
 
 def has_consent(engine: Engine, *, subject_id: str, inquirer: str, purpose: Purpose) -> bool:

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine, func, insert, or_, select, update
 
 from socialcredit import ids
 from socialcredit.errors import Conflict, NotFound, ValidationFailed
-from socialcredit.services.inquiries import Purpose
+from socialcredit.services.inquiries import Purpose, same_inquirer
 from socialcredit.store.tables import api_keys
 
 KEY_PREFIX = "sc"
@@ -133,8 +133,12 @@ def _purposes(role: Role, purposes: Sequence[Purpose | str] | None) -> tuple[Pur
         if purposes:
             raise ValidationFailed(f"only inquirer keys name purposes, not {role.value} keys")
         return ()
-    if not purposes:
+    if purposes is None:
         return DEFAULT_PURPOSES
+    if not purposes:
+        raise ValidationFailed(
+            "an inquirer key states at least one purpose (leave purposes out for the default)"
+        )
     chosen = set()
     for purpose in purposes:
         try:
@@ -147,11 +151,6 @@ def _purposes(role: Role, purposes: Sequence[Purpose | str] | None) -> tuple[Pur
     return tuple(p for p in Purpose if p in chosen)
 
 
-def _same_name(name: str) -> str:
-    """A name as compared between inquirer keys: case and runs of spaces do not tell apart."""
-    return " ".join(name.split()).casefold()
-
-
 def _refuse_taken_name(conn: Connection, name: str) -> None:
     """An active inquirer key's name is the one its subjects' consents name: no other active
     inquirer key may hold it."""
@@ -161,7 +160,7 @@ def _refuse_taken_name(conn: Connection, name: str) -> None:
         )
     ).all()
     for key_id, held in rows:
-        if _same_name(held) == _same_name(name):
+        if same_inquirer(held) == same_inquirer(name):
             raise Conflict(
                 f"an active inquirer key (id {key_id}) is already named {held!r}: subjects' "
                 "consents name inquirers by name, so revoke it first or choose another name",

@@ -89,8 +89,9 @@ def test_hostile_input_is_refused_and_changes_nothing(api: Api) -> None:
         searched = api.get("/v1/audit", "operator", params={"subject_id": spelled})
         refused(searched, 422, "validation_failed", "control characters")
 
-    # Key references that only look numeric: "³" passes str.isdigit(); 25 digits overflow a key id.
-    for ref in ("%C2%B3", "9" * 25):
+    # Key references that only look numeric ("³" passes str.isdigit(); 25 digits overflow a key
+    # id), or hold a NUL (which PostgreSQL text cannot).
+    for ref in ("%C2%B3", "9" * 25, "ab%00cd"):
         refused(api.call("DELETE", f"/v1/keys/{ref}", "operator"), 404, "not_found")
 
     too_many = api.post("/v1/records", "furnisher", json={"records": [GOOD] * 10_001})

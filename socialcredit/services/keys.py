@@ -275,6 +275,8 @@ def revoke_key(engine: Engine, key_ref: str) -> dict[str, Any]:
     """Revoke by prefix, key id or the whole key string; revoking twice is harmless."""
     parsed = split_key(key_ref)
     ref = parsed[0] if parsed else key_ref.strip()
+    if not ref.isprintable():  # no prefix has a control character (nor can PostgreSQL text)
+        raise NotFound(f"no API key {ref!r} (give its prefix or key id)")
     condition = api_keys.c.prefix == ref
     # ASCII digits only ("³".isdigit() is true, int("³") fails) and within a bigint.
     if ref.isascii() and ref.isdigit() and len(ref) <= 18:

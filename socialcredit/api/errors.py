@@ -99,17 +99,24 @@ async def _on_domain_error(_request: Request, exc: Exception) -> JSONResponse:
     return domain_error_response(exc)
 
 
+async def _refused_caller(request: Request) -> JSONResponse | None:
+    """FastAPI reads a body before it solves the route's dependencies: when it cannot, the
+    caller is authenticated first, so that no key (or another role's) is 401 (403), not a
+    complaint about the body. The refusal, or None when the caller may use the route."""
+    from socialcredit.api.auth import authenticate_route  # auth imports this module
+
+    try:
+        await authenticate_route(request)
+    except SocialCreditError as refused:
+        return domain_error_response(refused)
+    return None
+
+
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    if any(err.get("type") == "json_invalid" for err in exc.errors()):
-        # A body FastAPI could not parse, before the route's dependencies ran: the caller is
-        # authenticated first, so that no key (or another role's) is 401 (403), not 422.
-        from socialcredit.api.auth import authenticate_route  # auth imports this module
-
-        try:
-            await authenticate_route(request)
-        except SocialCreditError as refused:
-            return domain_error_response(refused)
+    unparsed = any(err.get("type") == "json_invalid" for err in exc.errors())
+    if unparsed and (refused := await _refused_caller(request)):
+        return refused
     details = _validation_details(exc)
     first = details[0] if details else {"location": [], "message": "invalid request"}
     where = (
@@ -125,15 +132,9 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
 
 async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    if exc.status_code == 400:
-        # A body FastAPI could not read (not UTF-8, say), before the route's dependencies
-        # ran: authenticate the caller first, as for a body that is not JSON.
-        from socialcredit.api.auth import authenticate_route  # auth imports this module
-
-        try:
-            await authenticate_route(request)
-        except SocialCreditError as refused:
-            return domain_error_response(refused)
+    # 400: a body FastAPI could not read (not UTF-8, say)
+    if exc.status_code == 400 and (refused := await _refused_caller(request)):
+        return refused
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     return JSONResponse(
         error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers

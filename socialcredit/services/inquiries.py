@@ -78,21 +78,27 @@ def same_inquirer(name: str) -> str:
     return " ".join(name.split()).casefold()
 
 
-def _inquirer_named(conn: Connection, inquirer: str) -> str:
-    """The name, as its key was issued, of the active inquirer key called ``inquirer``."""
-    names = conn.execute(
-        select(api_keys.c.name).where(
+def active_inquirer(conn: Connection, name: str) -> tuple[int, str] | None:
+    """The active inquirer key called ``name`` (by ``same_inquirer``): its id and its name as
+    issued."""
+    rows = conn.execute(
+        select(api_keys.c.key_id, api_keys.c.name).where(
             api_keys.c.role == "inquirer", api_keys.c.revoked_at.is_(None)
         )
-    ).scalars()
-    wanted = same_inquirer(inquirer)
-    for name in names:
-        if same_inquirer(name) == wanted:
-            return str(name)
-    raise NotFound(
-        f"no inquirer named {inquirer!r} holds a key: a consent names an inquirer as its key "
-        "names it (it appears so in your inquiries)"
     )
+    wanted = same_inquirer(name)
+    return next(((int(k), str(n)) for k, n in rows if same_inquirer(n) == wanted), None)
+
+
+def _inquirer_named(conn: Connection, inquirer: str) -> str:
+    """The name, as its key was issued, of the active inquirer key called ``inquirer``."""
+    found = active_inquirer(conn, inquirer)
+    if found is None:
+        raise NotFound(
+            f"no inquirer named {inquirer!r} holds a key: a consent names an inquirer as its "
+            "key names it (it appears so in your inquiries)"
+        )
+    return found[1]
 
 
 def grant_consent(

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine, func, insert, or_, select, update
 
 from socialcredit import ids
 from socialcredit.errors import Conflict, NotFound, ValidationFailed
-from socialcredit.services.inquiries import Purpose, same_inquirer
+from socialcredit.services.inquiries import Purpose, active_inquirer
 from socialcredit.store.tables import api_keys
 
 KEY_PREFIX = "sc"
@@ -154,18 +154,14 @@ def _purposes(role: Role, purposes: Sequence[Purpose | str] | None) -> tuple[Pur
 def _refuse_taken_name(conn: Connection, name: str) -> None:
     """An active inquirer key's name is the one its subjects' consents name: no other active
     inquirer key may hold it."""
-    rows = conn.execute(
-        select(api_keys.c.key_id, api_keys.c.name).where(
-            api_keys.c.role == Role.inquirer.value, api_keys.c.revoked_at.is_(None)
+    taken = active_inquirer(conn, name)
+    if taken is not None:
+        key_id, held = taken
+        raise Conflict(
+            f"an active inquirer key (id {key_id}) is already named {held!r}: subjects' "
+            "consents name inquirers by name, so revoke it first or choose another name",
+            details={"key_id": key_id, "name": held},
         )
-    ).all()
-    for key_id, held in rows:
-        if same_inquirer(held) == same_inquirer(name):
-            raise Conflict(
-                f"an active inquirer key (id {key_id}) is already named {held!r}: subjects' "
-                "consents name inquirers by name, so revoke it first or choose another name",
-                details={"key_id": key_id, "name": held},
-            )
 
 
 def create_key(

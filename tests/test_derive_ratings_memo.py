@@ -158,23 +158,59 @@ def test_kept_rows_are_served_until_the_policy_or_the_memo_changes(
     assert _memo_rows(url) == _stored_ratings(url)
 
 
-def test_a_signature_ties_each_record_set_to_its_category() -> None:
-    """Two categories with the same capped totals and their record sets swapped are two
-    different ratings: their signatures must differ (an XOR of the reasons must not let the
-    record sets drift from their categories)."""
+def test_a_signature_ties_each_contribution_to_its_record_and_category() -> None:
+    """Two records of two categories whose points after decay trade places are two different
+    ratings (other category totals, other reasons): the signatures of the two sets must differ,
+    though each set holds the same records, categories and points (DuckDB only XORs in the
+    last field of a struct's hash, and an XOR of those over a set would lose the pairing)."""
     con = ibis.duckdb.connect()
 
-    def signature(first: str, second: str) -> int:
-        totals = ibis.memtable(
+    def signature(points: list[int]) -> int:
+        contributions = ibis.memtable(
             {
                 "subject_id": ["S", "S"],
-                "rating": ["r", "r"],
+                "file_seq": [11, 12],
                 "point_id": [1, 2],
-                "capped": [-10, -10],
-                "record": [first, second],
+                "contribution": points,
             }
         )
-        totals = totals.mutate(records=scoring.KEY_SET_HASH.one(totals.record))
-        return int(con.execute(scoring._per_rating_signature(totals))["ranked"][0])
+        c = contributions
+        parts = c.mutate(part=scoring._mixed(1, c.file_seq, c.point_id, c.contribution))
+        return int(
+            con.execute(parts.group_by("subject_id").agg(s=scoring._xor(parts.part)))["s"][0]
+        )
 
-    assert signature("court:a", "court:b") != signature("court:b", "court:a")
+    assert signature([-100, -50]) != signature([-50, -100])
+
+
+def test_a_forced_band_follows_its_records_beyond_their_points(
+    sqlite_url: str, run: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records that force a band but carry no points (here: a policy giving the category 0)
+    are in no contribution: when one such record gives way to another, the band stays and
+    the score stays, yet the band's reason names other records, and the kept row must not be
+    served."""
+    text = POLICY.read_text().replace(
+        'category = "tax.major_violation", points = -60, direct_band = "D"',
+        'category = "tax.major_violation", points = 0, direct_band = "D"',
+    )
+    assert "points = 0," in text
+    zero = tmp_path / "zero.toml"
+    zero.write_text(text)
+    url = make_store(sqlite_url, zero)
+    forced = org(1)
+    major = "tax.major_violation"
+    add_events(url, [event("tax", f"f{i}", forced, major, AS_OF - dt.timedelta(i)) for i in (1, 2)])
+    _derive(run, url, AS_OF)
+    add_events(
+        url,
+        [
+            event("tax", "f1", forced, major, AS_OF, "revoke"),
+            event("tax", "f3", forced, major, AS_OF - dt.timedelta(3)),
+        ],
+    )
+    _derive(run, url, AS_OF)
+    memoised = snapshot(url)
+    reasons = {row[0]: json.loads(row[4]) for row in _stored_ratings(url)}
+    assert reasons[forced][0]["records"] == ["tax:f2", "tax:f3"]
+    assert memoised == _whole(run, url, AS_OF, monkeypatch)

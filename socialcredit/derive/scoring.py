@@ -8,8 +8,6 @@ integers, so every engine gives the same scores.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import ibis
@@ -70,6 +68,7 @@ def rating_contributions(records: Table, policy: PolicyRelations, as_of: dt.date
     contributions = stepped.select(
         "subject_id",
         "point_id",
+        "file_seq",  # names the record as ``record`` does, for the signatures
         record=record_key(stepped),
         contribution=trunc_div(stepped.points * stepped.percent, 100),
     )
@@ -86,31 +85,28 @@ def _xor(value: dt_types.uint64, where: bool = True) -> dt_types.uint64:
     """The exclusive or of a group's values: a hash of a set, whatever its order."""
 
 
-@dataclass(frozen=True)
-class RecordNames:
-    """How reasons name records: ``many`` aggregates a group's record keys, ``one`` names a
-    single record as ``many`` would name a group of it alone."""
-
-    many: Callable[[Any], Any]
-    one: Callable[[Any], Any]
+def _sorted_keys(key: Any) -> Any:
+    """A group's record keys as a sorted list: cheaper than an ordered aggregate, and just as
+    deterministic."""
+    return key.collect().sort()
 
 
-# The keys themselves, sorted (``ratings``). Sorted by key: cheaper than an ordered aggregate,
-# and just as deterministic.
-KEYS = RecordNames(many=lambda key: key.collect().sort(), one=lambda key: ibis.array([key]))
-# A hash of the set of keys, whatever their order (``rating_signatures``).
-KEY_SET_HASH = RecordNames(many=lambda key: _xor(_hash(key)), one=lambda key: _hash(key))
+def _mixed(*values: Any) -> Any:
+    """A 64-bit hash of several values, each tied to the others. DuckDB's hash of a struct (or
+    of several arguments) mixes every field but the last, which it only XORs in: in an XOR of
+    such hashes over a set, the last fields could trade places between members unseen. A
+    constant last field leaves every real one mixed."""
+    fields = {f"v{i}": value for i, value in enumerate(values)}
+    return _hash(ibis.struct({**fields, "end": ibis.literal(0, type="int8")}))
 
 
-def _category_totals(
-    contributions: Table, policy: PolicyRelations, names: RecordNames = KEYS
-) -> Table:
+def _category_totals(contributions: Table, policy: PolicyRelations) -> Table:
     """Per (subject, rating, category): the points summed and capped, and the records behind
     them. Grouped by the subject and the policy's number for (rating, kind, category), an
     integer (a subject has one kind): cheaper to group by than three strings."""
     c = contributions
     sums = c.group_by("subject_id", "point_id").agg(
-        total=c.contribution.sum(), records=names.many(c.record)
+        total=c.contribution.sum(), records=_sorted_keys(c.record)
     )
     points = policy.rating_points.select(
         p_point_id="point_id", rating="rating", category="category", points="points", cap="cap"
@@ -126,17 +122,22 @@ def _category_totals(
     return totals.mutate(capped=capped.cast("int64"))
 
 
-def _direct_bands(records: Table, policy: PolicyRelations, names: RecordNames = KEYS) -> Table:
-    """The band forced by active records of direct-band categories (the lowest such band),
-    whatever their age or points."""
-    bands = policy.rating_bands
+def _direct_forcing(records: Table, policy: PolicyRelations) -> Table:
+    """Active records of direct-band categories, with the rating and band they force."""
     # Joined from the direct-band categories outward (not from ``_scored_records``): a shared
     # subexpression would make engines materialise every scored record once more.
     points = policy.rating_points.filter(policy.rating_points.direct_band.notnull())
     active = records.filter(records.status == "active")
-    forcing = active.join(
+    return active.join(
         points, [active.category == points.category, active.kind == points.subject_kind]
     )
+
+
+def _direct_bands(records: Table, policy: PolicyRelations) -> Table:
+    """The band forced by active records of direct-band categories (the lowest such band),
+    whatever their age or points."""
+    bands = policy.rating_bands
+    forcing = _direct_forcing(records, policy)
     forcing = forcing.select("subject_id", "rating", "direct_band", record=record_key(forcing))
     forcing = forcing.join(
         bands, [forcing.rating == bands.rating, forcing.direct_band == bands.band]
@@ -154,15 +155,24 @@ def _direct_bands(records: Table, policy: PolicyRelations, names: RecordNames = 
     )
     return chosen.group_by(d_subject_id=chosen.subject_id, d_rating=chosen.rating).agg(
         direct_band=chosen.direct_band.min(),
-        direct_records=names.many(chosen.record),
+        direct_records=_sorted_keys(chosen.record),
     )
 
 
-def _registrations(records: Table, pairs: Table) -> Table:
-    """When each subject was registered, for ratings with a new-subject band."""
-    models = pairs.filter(pairs.new_category.notnull()).select("rating", "new_category").distinct()
+def _registration_records(records: Table, policy: PolicyRelations) -> Table:
+    """Records that register a subject (not revoked), each with every rating whose new-subject
+    band counts from them and how long that band lasts."""
+    models = policy.rating_models
+    models = models.filter(models.new_category.notnull()).select(
+        "rating", "new_category", "new_within_days"
+    )
     regs = records.filter(records.status != "revoked")
-    regs = regs.join(models, regs.category == models.new_category)
+    return regs.join(models, regs.category == models.new_category)
+
+
+def _registrations(records: Table, policy: PolicyRelations) -> Table:
+    """When each subject was registered, for ratings with a new-subject band."""
+    regs = _registration_records(records, policy)
     return regs.group_by(r_subject_id=regs.subject_id, r_rating=regs.rating).agg(
         registered_on=regs.decided_on.min(),
         registration=record_key(regs).argmin(
@@ -204,35 +214,14 @@ def _per_rating(totals: Table, policy: PolicyRelations) -> Table:
     return sums.select("t_subject_id", "t_rating", "points", ranked=top.join(REASON_SEPARATOR))
 
 
-def _per_rating_signature(totals: Table) -> Table:
-    """``_per_rating``'s counterpart for ``rating_signatures``: the points, and a hash of
-    every reason the rating could give (each category's number, capped total and records),
-    not only of the largest: a change beyond them changes the hash, never the reverse."""
-    t = totals
-    # The records' set hash first: DuckDB mixes a struct's fields into its hash in order, but
-    # only XORs in the last, and an XOR of the reasons would then lose which records went with
-    # which category.
-    reason = _hash(ibis.struct({"records": t.records, "point_id": t.point_id, "points": t.capped}))
-    return t.group_by(t_subject_id=t.subject_id, t_rating=t.rating).agg(
-        points=t.capped.sum(), ranked=_xor(reason, where=t.capped != 0)
-    )
-
-
-def _banded(
-    records: Table,
-    subjects: Table,
-    policy: PolicyRelations,
-    as_of: dt.date,
-    names: RecordNames,
-    per_rating: Callable[[Table], Table],
-) -> Table:
+def _banded(records: Table, subjects: Table, policy: PolicyRelations, as_of: dt.date) -> Table:
     """Every (subject, rating) pair with its score, band and what its reasons are made of:
-    ``ranked`` (from ``per_rating``), the band forced by a category or given to a new subject
+    ``ranked`` (``_per_rating``), the band forced by a category or given to a new subject
     (``special_band``) and the records behind that (``special_records``)."""
     day = day_literal(as_of)
     pairs = rating_subjects(subjects, policy)
-    direct = _direct_bands(records, policy, names)
-    regs = _registrations(records, pairs)
+    direct = _direct_bands(records, policy)
+    regs = _registrations(records, policy)
     # The direct bands and registrations join the (subject, rating) pairs before the reasons
     # do: joined after them, an engine may build its hash table on the side that carries
     # every subject's reasons (DuckDB did at 10M subjects: 5-12 CPU-seconds of the stage's 80).
@@ -240,7 +229,7 @@ def _banded(
         direct, [pairs.subject_id == direct.d_subject_id, pairs.rating == direct.d_rating]
     ).left_join(regs, [_.subject_id == regs.r_subject_id, _.rating == regs.r_rating])
     contributions = rating_contributions(records, policy, as_of)
-    sums = per_rating(_category_totals(contributions, policy, names))
+    sums = _per_rating(_category_totals(contributions, policy), policy)
     scored = pairs.left_join(
         sums, [pairs.subject_id == sums.t_subject_id, pairs.rating == sums.t_rating]
     )
@@ -270,7 +259,7 @@ def _banded(
         special_band=ibis.coalesce(banded.direct_band, new_band),
         special_records=ibis.cases(
             (banded.direct_band.notnull(), banded.direct_records),
-            (is_new, names.one(banded.registration)),
+            (is_new, ibis.array([banded.registration])),
             else_=ibis.null(banded.direct_records.type()),
         ),
     )
@@ -279,7 +268,7 @@ def _banded(
 
 def ratings(records: Table, subjects: Table, policy: PolicyRelations, as_of: dt.date) -> Table:
     """Score, band and reasons per (subject, rating) for every subject a rating applies to."""
-    out = _banded(records, subjects, policy, as_of, KEYS, lambda t: _per_rating(t, policy))
+    out = _banded(records, subjects, policy, as_of)
     band_code = ibis.cases((out.direct_band.notnull(), "direct_band"), else_="new_subject_band")
     band_reason = ibis.cases(
         (
@@ -311,21 +300,42 @@ def ratings(records: Table, subjects: Table, policy: PolicyRelations, as_of: dt.
 def rating_signatures(
     records: Table, subjects: Table, policy: PolicyRelations, as_of: dt.date
 ) -> Table:
-    """Per (subject, rating) pair of ``ratings``: a 64-bit hash of everything its row is made
-    of (score, band, the band's records, and every category's capped total and records),
-    computed without the lists of records and the JSON text that are most of the cost of
-    ``ratings``. Two pairs with equal signatures, under the same policy and the same
-    ``ratings`` code, have equal rows (but for a 1 in 2^64 chance); ``ratings_memo`` keeps
-    the rows by signature, and a full run computes only the rows whose signature is new."""
-    out = _banded(records, subjects, policy, as_of, KEY_SET_HASH, _per_rating_signature)
-    made_of = ibis.struct(  # the set hashes first (see ``_per_rating_signature``)
-        {
-            "ranked": out.ranked,
-            "special_records": out.special_records,
-            "score": out.score,
-            "band": out.band,
-            "special_band": out.special_band,
-            "direct": out.direct_band.notnull(),
-        }
+    """Per (subject, rating) pair of ``ratings``: a 64-bit hash of everything its row is
+    computed from at ``as_of``, without computing it: the set of the subject's rating
+    contributions (each record, its rating and category as the policy numbers them, and its
+    points after decay), of its active records that force a band, and of its registrations,
+    each with whether a new-subject band still counts from it. The row is a function of these
+    and of the policy: two dates or two runs with the same signature for a pair, under the same
+    policy and the same ``ratings`` code, give it the same row (but for a 1 in 2^64 chance).
+    ``ratings_memo`` keeps the rows by signature, and a full run computes only the rows whose
+    signature is new.
+
+    One aggregation per subject over the three sets (a record is named by its filing's
+    sequence number, which the ledger never reassigns): the per-category totals, the caps,
+    the score, the band and the reasons' lists of record keys, which are most of the cost of
+    ``ratings``, are left to the rows that changed."""
+    day = day_literal(as_of)
+    contributions = rating_contributions(records, policy, as_of)
+    forcing = _direct_forcing(records, policy)
+    regs = _registration_records(records, policy)
+    in_window = day.delta(regs.decided_on, unit="day") < regs.new_within_days
+    made_of = ibis.union(
+        contributions.select(
+            "subject_id",
+            part=_mixed(
+                1, contributions.file_seq, contributions.point_id, contributions.contribution
+            ),
+        ),
+        forcing.select("subject_id", part=_mixed(2, forcing.file_seq, forcing.point_id)),
+        regs.select("subject_id", part=_mixed(3, regs.file_seq, regs.rating, in_window)),
+        distinct=False,
     )
-    return out.select("subject_id", "rating", signature=_hash(made_of))
+    per_subject = made_of.group_by(s_subject_id=made_of.subject_id).agg(
+        signature=_xor(made_of.part)
+    )
+    pairs = rating_subjects(subjects, policy)
+    signed = pairs.left_join(per_subject, pairs.subject_id == per_subject.s_subject_id)
+    # Never null: the memo reads a null signature as a pair that is gone. Nothing to hash is
+    # the XOR of nothing.
+    empty = ibis.literal(0, type="uint64")
+    return signed.select("subject_id", "rating", signature=ibis.coalesce(signed.signature, empty))

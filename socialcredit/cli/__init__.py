@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
+
 import typer
+from rich.markup import escape
 
 from socialcredit.cli import demo, derive, ids, ingest, policy, serve, store, synth
+from socialcredit.cli.common import console, print_json_error
 
 app = typer.Typer(
     name="socialcredit",
@@ -18,5 +23,33 @@ for module in (store, ids, ingest, derive, synth, demo, policy, serve):
     module.register(app)
 
 
-def main() -> None:
-    app()
+def _usage_details(exc: typer.TyperException) -> dict[str, str | None]:
+    """Which command and option a usage error is about, as far as Click knows."""
+    context = getattr(exc, "ctx", None)
+    param = getattr(exc, "param", None)
+    named = getattr(exc, "option_name", None)  # an unknown option, as typed
+    if named is None and param is not None:  # an option as the user types it, or an argument
+        named = param.opts[0] if param.opts else param.name
+    return {"command": context.command_path if context is not None else None, "parameter": named}
+
+
+def main(args: Sequence[str] | None = None) -> None:
+    """Run the command line. A script that asked for ``--json`` reads every failure as JSON on
+    stdout, usage errors (an unknown option, a value that does not parse) included: Click
+    reports those before any command runs, so they are caught here."""
+    argv = list(sys.argv[1:] if args is None else args)
+    if "--json" not in argv:
+        app(args=argv)
+        return
+    try:
+        result = app(args=argv, standalone_mode=False)
+    except typer.TyperException as exc:  # Click's usage errors, as Typer raises them
+        message, details = exc.format_message(), _usage_details(exc)
+        console.print(f"[bold red]error[/] (usage_error): {escape(message)}", highlight=False)
+        if details["command"]:
+            console.print(f"Try '{details['command']} --help' for help.", highlight=False)
+        print_json_error("usage_error", message, details)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(1)
+    sys.exit(result if isinstance(result, int) else 0)

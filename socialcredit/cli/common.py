@@ -118,6 +118,12 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, default=_default, indent=2) + "\n")
 
 
+def print_json_error(code: str, message: str, details: Any) -> None:
+    """The error as ``{"error": {code, message, details}}`` on one line of stdout."""
+    error = {"code": code, "message": message, "details": details}
+    sys.stdout.write(json.dumps({"error": error}, ensure_ascii=False, default=str) + "\n")
+
+
 @contextmanager
 def reported_errors(json_out: bool = False) -> Iterator[None]:
     """Turn the error tree into a one-line message and a non-zero exit; never a traceback. With
@@ -128,8 +134,7 @@ def reported_errors(json_out: bool = False) -> Iterator[None]:
     def report(code: str, message: str, details: Any, exit_code: int) -> typer.Exit:
         console.print(f"[bold red]error[/] ({code}): {escape(message)}", highlight=False)
         if json_out:
-            error = {"code": code, "message": message, "details": details}
-            sys.stdout.write(json.dumps({"error": error}, ensure_ascii=False, default=str) + "\n")
+            print_json_error(code, message, details)
         return typer.Exit(code=exit_code)
 
     try:

@@ -116,12 +116,14 @@ def _compare(
         f"sc_delta_{kind}_{write.target}" for kind in ("old", "new", "put", "gone")
     )
     new_values = ", ".join(quote_ident(c) for c in write.columns)
-    stored_hashes = (
-        f"SELECT {key_list}, {stored_hash(write.columns, types)} AS row_hash FROM {stored}"
-    )
-    if cached is not None:
-        stored_hashes = f"SELECT {key_list}, row_hash FROM {cached}"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {old} AS {stored_hashes}")
+    if cached is None:  # the store's rows, scanned once
+        stored_hashes = stored_hash(write.columns, types)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {old} AS "
+            f"SELECT {key_list}, {stored_hashes} AS row_hash FROM {stored}"
+        )
+    else:  # read where they are kept: copying 10M keys first cost more than reading them twice
+        old = f"(SELECT {key_list}, row_hash FROM {cached})"
     source = quote_ident(write.source)
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {new} AS "

@@ -282,3 +282,38 @@ def test_a_registration_naming_the_same_representative_again_moves_nothing(
     starts = [(m["measure"], m["start_on"]) for m in report(run, db_url, rep)["measures"]]
     assert starts == [("flight", ago(10).isoformat())]
     assert report(run, db_url, other)["measures"] == []
+
+
+def test_every_list_takes_every_category_and_kind_it_names(db_url: str, run: Any) -> None:
+    """One record of each (list, category, kind) the policy names: each is on its list with
+    the document number it was filed with (the details join reads only the filings of the
+    categories lists take and registrations name: none may be missed)."""
+    make_store(db_url)
+    targets = [
+        ("court_defaulters", "court", DEFAULTER, ("person", "org")),
+        ("tax_major_violators", "tax", "tax.major_violation", ("person", "org")),
+        ("tax_grade_a", "tax", "tax.grade_a", ("org",)),
+    ]
+    subjects: dict[tuple[str, str], str] = {}
+    rows = []
+    for n, (list_code, furnisher, category, kinds) in enumerate(targets):
+        for kind in kinds:
+            subject = person(n + 1) if kind == "person" else org(n + 1)
+            subjects[(list_code, kind)] = subject
+            rows.append(
+                event(
+                    furnisher,
+                    f"{list_code}-{kind}",
+                    subject,
+                    category,
+                    ago(10),
+                    document_no=f"DOC {list_code} {kind}",
+                )
+            )
+    add_events(db_url, rows)
+    run("derive", "--db", db_url, "--as-of", AS_OF.isoformat())
+    for (list_code, kind), subject in subjects.items():
+        listed = [
+            (e["list"], e["document_no"]) for e in report(run, db_url, subject)["list_entries"]
+        ]
+        assert (list_code, f"DOC {list_code} {kind}") in listed, (list_code, kind)

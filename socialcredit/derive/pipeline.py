@@ -211,8 +211,13 @@ def derive_relations(
     candidates = _stage(
         engine, "sc_detail_keys", key, lambda: x.detail_candidates(records, listable)
     )
+    # Only filings of the candidates' categories can match them: filtered as the ledger is
+    # scanned, the join probes a few percent of the events rather than all of them.
+    filings = known.filter(
+        (known.action == "file") & known.category.isin(list(policy.detail_categories()))
+    )
     details = _stage(
-        engine, "sc_details", key, lambda: x.with_details(candidates, known, changes, rel)
+        engine, "sc_details", key, lambda: x.with_details(candidates, filings, changes, rel)
     )
     entries = _stage(engine, "sc_entries", key, lambda: x.list_entries(details, rel, as_of))
     progress("decisions")

@@ -122,6 +122,17 @@ class PolicyTables:
             taken.setdefault(row["subject_kind"], set()).add(row["category"])
         return {kind: tuple(sorted(categories)) for kind, categories in sorted(taken.items())}
 
+    def detail_categories(self) -> tuple[str, ...]:
+        """The categories of every record ``expressions.detail_candidates`` may pick: those
+        some list takes and those that name a legal representative (sorted)."""
+        listed = {c for categories in self.listable_categories().values() for c in categories}
+        naming = {
+            row["category"]
+            for row in self.categories.select(["category", "carries_legal_rep"]).to_pylist()
+            if row["carries_legal_rep"]
+        }
+        return tuple(sorted(listed | naming))
+
 
 @dataclass(frozen=True)
 class StageReads:

@@ -81,13 +81,12 @@ def same_inquirer(name: str) -> str:
 def active_inquirer(conn: Connection, name: str) -> tuple[int, str] | None:
     """The active inquirer key called ``name`` (by ``same_inquirer``): its id and its name as
     issued."""
-    rows = conn.execute(
+    row = conn.execute(
         select(api_keys.c.key_id, api_keys.c.name).where(
-            api_keys.c.role == "inquirer", api_keys.c.revoked_at.is_(None)
+            api_keys.c.inquirer_name == same_inquirer(name)
         )
-    )
-    wanted = same_inquirer(name)
-    return next(((int(k), str(n)) for k, n in rows if same_inquirer(n) == wanted), None)
+    ).first()
+    return None if row is None else (int(row.key_id), str(row.name))
 
 
 def _inquirer_named(conn: Connection, inquirer: str) -> str:

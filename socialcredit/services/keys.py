@@ -19,10 +19,11 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from socialcredit import ids
 from socialcredit.errors import Conflict, NotFound, ValidationFailed
-from socialcredit.services.inquiries import Purpose, active_inquirer
+from socialcredit.services.inquiries import Purpose, active_inquirer, same_inquirer
 from socialcredit.store.tables import api_keys
 
 KEY_PREFIX = "sc"
@@ -195,22 +196,33 @@ def create_key(
         raise ValidationFailed("the rate limit must be at least 1 request per minute")
     prefix = secrets.token_hex(_PREFIX_BYTES)
     secret = secrets.token_urlsafe(_SECRET_BYTES).replace("_", "x").replace("-", "y")
-    with engine.begin() as conn:
-        if role is Role.inquirer:
-            _refuse_taken_name(conn, name)
-        conn.execute(
-            insert(api_keys).values(
-                name=name,
-                role=role.value,
-                furnisher=furnisher if role is Role.furnisher else None,
-                subject_id=bound_subject,
-                purposes=" ".join(p.value for p in allowed) if allowed else None,
-                prefix=prefix,
-                key_hash=hash_secret(secret),
-                rate_per_minute=rate,
-                created_at=dt.datetime.now(dt.UTC),
+    inquirer_name = same_inquirer(name) if role is Role.inquirer else None
+    try:
+        with engine.begin() as conn:
+            if inquirer_name is not None:
+                _refuse_taken_name(conn, name)
+            conn.execute(
+                insert(api_keys).values(
+                    name=name,
+                    role=role.value,
+                    inquirer_name=inquirer_name,
+                    furnisher=furnisher if role is Role.furnisher else None,
+                    subject_id=bound_subject,
+                    purposes=" ".join(p.value for p in allowed) if allowed else None,
+                    prefix=prefix,
+                    key_hash=hash_secret(secret),
+                    rate_per_minute=rate,
+                    created_at=dt.datetime.now(dt.UTC),
+                )
             )
-        )
+    except IntegrityError:
+        if inquirer_name is None:
+            raise
+        # Another key of this name was created between the check and the insert: the unique
+        # index refused this one. Say which, as the check would have.
+        with engine.connect() as conn:
+            _refuse_taken_name(conn, name)
+        raise
     return f"{KEY_PREFIX}_{prefix}_{secret}"
 
 
@@ -285,6 +297,6 @@ def revoke_key(engine: Engine, key_ref: str) -> dict[str, Any]:
             conn.execute(
                 update(api_keys)
                 .where(api_keys.c.key_id == row.key_id)
-                .values(revoked_at=dt.datetime.now(dt.UTC))
+                .values(revoked_at=dt.datetime.now(dt.UTC), inquirer_name=None)
             )
     return {**_row_to_key(row).public(), "revoked": True}

@@ -227,6 +227,10 @@ api_keys = Table(
     Column("rate_per_minute", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True)),
+    # An active inquirer key's name as names are compared (``inquiries.same_inquirer``); null
+    # once revoked and for other roles. Unique: subjects' consents name inquirers by name.
+    Column("inquirer_name", Text),
+    Index("ix_api_keys_inquirer_name", "inquirer_name", unique=True),
 )
 
 inquiries = Table(

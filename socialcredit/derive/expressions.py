@@ -369,15 +369,10 @@ def decisions(entries: Table, representatives: Table, policy: PolicyRelations) -
     decision moves to a new representative from that date)."""
     memo = policy.memo_measures
     acted = entries.join(memo, entries.list_code == memo.list_code)
-    columns = (
-        "measure",
-        "list_code",
-        "effect",
-        "memorandum",
-        "decision_basis",
-        "start_on",
-        "end_on",
-    )
+    # The legal basis (long text) joins the decisions once they are collapsed, by the
+    # memorandum that gives each: carried through the union and the aggregation, it cost more
+    # than the rest of the stage.
+    columns = ("measure", "list_code", "effect", "memorandum", "start_on", "end_on")
     own = acted.select("subject_id", *columns, source_subject_id=acted.subject_id)
     extendable = acted.filter(acted.extends & (acted.kind == "org"))
     reps = representatives
@@ -389,10 +384,23 @@ def decisions(entries: Table, representatives: Table, policy: PolicyRelations) -
         source_subject_id=extendable.subject_id,
     ).select("subject_id", *columns, "source_subject_id")
     both = own.union(extended)
-    return both.group_by("subject_id", "measure", "list_code", "source_subject_id").agg(
+    collapsed = both.group_by("subject_id", "measure", "list_code", "source_subject_id").agg(
         effect=both.effect.min(),
         memorandum=both.memorandum.min(),
-        basis=both.decision_basis.argmin(both.memorandum),
         start_on=both.start_on.min(),
         end_on=ibis.cases((both.end_on.isnull().any(), ibis.null("date")), else_=both.end_on.max()),
     )
+    bases = memo.select(
+        b_memorandum=memo.memorandum,
+        b_list_code=memo.list_code,
+        b_measure=memo.measure,
+        basis=memo.decision_basis,
+    )
+    return collapsed.join(
+        bases,
+        [
+            collapsed.memorandum == bases.b_memorandum,
+            collapsed.list_code == bases.b_list_code,
+            collapsed.measure == bases.b_measure,
+        ],
+    ).select(*collapsed.columns, "basis")

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, func, select
 
+from socialcredit.derive import ledger_mirror
 from socialcredit.derive.run import DeriveResult, derive
 from socialcredit.errors import Conflict
 from socialcredit.ingest.pipeline import ingest_files
@@ -50,13 +51,17 @@ class DemoSummary:
 
 
 def fresh_store(settings: Settings) -> Engine:
-    """An empty store for the demo: the SQLite file (and its WAL) is removed first."""
+    """An empty store for the demo: the SQLite file, its WAL and the ledger copy beside it
+    (the last run's results and caches: of no use to a new store) are removed first."""
     engine = make_engine(settings.db)
     database = sqlite_file(settings.db)
     if database is not None:
         engine.dispose()
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{database}{suffix}").unlink(missing_ok=True)
+        copy = ledger_mirror.mirror_path(str(database))
+        for leftover in (f"{database}{s}" for s in ("", "-wal", "-shm")):
+            Path(leftover).unlink(missing_ok=True)
+        for leftover in (copy, f"{copy}.wal"):
+            Path(leftover).unlink(missing_ok=True)
         engine = make_engine(settings.db)
     upgrade(engine)
     with engine.connect() as conn:

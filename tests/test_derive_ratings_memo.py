@@ -214,3 +214,25 @@ def test_a_forced_band_follows_its_records_beyond_their_points(
     reasons = {row[0]: json.loads(row[4]) for row in _stored_ratings(url)}
     assert reasons[forced][0]["records"] == ["tax:f2", "tax:f3"]
     assert memoised == _whole(run, url, AS_OF, monkeypatch)
+
+
+def test_a_store_replaced_under_the_same_name_gets_no_kept_rows(
+    sqlite_url: str, run: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Signatures name records by their filing's sequence number: in another store the same
+    number is another record. A store replaced under the same file name (a backup restored, a
+    new store) must not be served the old store's rows (reasons naming its records)."""
+    url = make_store(sqlite_url)
+    subject = person(1)
+    defaulter = "court.dishonest_defaulter"
+    add_events(url, [event("court", "old", subject, defaulter, AS_OF - dt.timedelta(1))])
+    _derive(run, url, AS_OF)
+    path = Path(url.removeprefix("sqlite:///"))
+    for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        leftover.unlink(missing_ok=True)  # the ledger copy beside it stays
+    url = make_store(sqlite_url)
+    add_events(url, [event("court", "new", subject, defaulter, AS_OF - dt.timedelta(1))])
+    _derive(run, url, AS_OF)
+    reasons = {row[0]: json.loads(row[4]) for row in _stored_ratings(url)}
+    assert reasons[subject][0]["records"] == ["court:new"]
+    assert snapshot(url) == _whole(run, url, AS_OF, monkeypatch)

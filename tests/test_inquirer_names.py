@@ -10,15 +10,19 @@ import threading
 from typing import Any
 
 import pytest
+from derive_support import person
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from socialcredit.errors import Conflict
 from socialcredit.services import keys as key_service
+from socialcredit.services.inquiries import grant_consent
 from socialcredit.services.keys import create_key, revoke_key
 from socialcredit.store.engine import make_engine
 from socialcredit.store.tables import api_keys
 from tests.ingest_support import init, migrate
+
+SUBJECT = person(1)
 
 
 def test_two_keys_created_at_once_cannot_share_a_name(
@@ -63,17 +67,18 @@ def test_two_keys_created_at_once_cannot_share_a_name(
 
 
 def _after(barrier: threading.Barrier, check: Any) -> Any:
-    """The check, run the first time only once both creations have reached it: both see no
-    key yet (a refused creation runs it again, to say which key holds the name)."""
+    """The check, then a wait (the first time) until both creations have passed it: both saw no
+    key, and both go on to insert (a refused creation runs the check again, to say which key
+    holds the name)."""
     waited: set[int] = set()
 
-    def wait_then_check(conn: Any, name: str) -> None:
+    def check_then_wait(conn: Any, name: str) -> None:
+        check(conn, name)
         if threading.get_ident() not in waited:
             waited.add(threading.get_ident())
             barrier.wait()
-        check(conn, name)
 
-    return wait_then_check
+    return check_then_wait
 
 
 def test_the_store_refuses_a_second_active_inquirer_name_whoever_writes_it(db_url: str) -> None:
@@ -140,5 +145,14 @@ def test_keys_of_one_name_issued_before_keep_working_and_the_oldest_holds_it(
         assert [h for _, h in held] == ["acme bank", None, "other bank"]
         with pytest.raises(Conflict):
             create_key(engine, role="inquirer", name="ACME bank")
+        # Revoking the holder hands the name on to the other key of that name, which a
+        # consent still finds; a new key of the name is still refused.
+        revoke_key(engine, str(held[0][0]))
+        consent = grant_consent(engine, subject_id=SUBJECT, inquirer="ACME  Bank")
+        assert consent["inquirer"] == " acme bank"
+        with pytest.raises(Conflict):
+            create_key(engine, role="inquirer", name="acme bank")
+        revoke_key(engine, str(held[1][0]))  # the last of the name: now it is free
+        assert create_key(engine, role="inquirer", name="acme bank")
     finally:
         engine.dispose()

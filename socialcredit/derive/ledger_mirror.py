@@ -22,6 +22,8 @@ from collections.abc import Callable
 
 import duckdb
 
+from socialcredit.derive.engines.duckdb_ratings_memo import MEMO
+from socialcredit.derive.engines.duckdb_ratings_memo import STATE as MEMO_STATE
 from socialcredit.derive.expressions import EVENT_COLUMNS, SUBJECT_ATTRIBUTES
 from socialcredit.errors import Conflict
 
@@ -166,6 +168,13 @@ def _complete_subjects(con: duckdb.DuckDBPyConnection, store: str) -> None:
     )
 
 
+def _forget_derived(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop what the copy keeps of earlier runs' results (the ratings memo): it names records by
+    their filing's sequence number, which another ledger gives to other records."""
+    for table in (MEMO, MEMO_STATE):
+        con.execute(f"DROP TABLE IF EXISTS {CATALOG}.{table}")
+
+
 def refresh(con: duckdb.DuckDBPyConnection, store: str, path: str, progress: Progress) -> str:
     """Bring the copy at ``path`` up to date with the attached SQLite catalog ``store``; returns
     the qualified name of the copy's events table."""
@@ -177,6 +186,7 @@ def refresh(con: duckdb.DuckDBPyConnection, store: str, path: str, progress: Pro
         if last_seq and (last_key is None or not _still_true(con, store, last_seq, last_key)):
             progress("ledger copy: the store's ledger differs, rebuilding")
             con.execute(f"DELETE FROM {CATALOG}.events")
+            _forget_derived(con)
             last_seq = 0
         _append(con, store, last_seq, progress)
         _complete_subjects(con, store)

@@ -222,7 +222,11 @@ def create_key(
         # index refused this one. Say which, as the check would have.
         with engine.connect() as conn:
             _refuse_taken_name(conn, name)
-        raise
+        # The other key was revoked meanwhile: still, this one was refused.
+        raise Conflict(
+            f"another inquirer key named {name!r} was being issued at the same time; try again",
+            details={"name": name},
+        ) from None
     return f"{KEY_PREFIX}_{prefix}_{secret}"
 
 
@@ -279,6 +283,25 @@ def describe_key(engine: Engine, prefix: str) -> dict[str, Any]:
     return _described(row)
 
 
+def _hand_on_name(conn: Connection, inquirer_name: str) -> None:
+    """A revoked key's name to the oldest other active inquirer key of that name, if any: keys
+    of one name issued before names were unique (migration 0007) stay active without it."""
+    waiting = conn.execute(
+        select(api_keys.c.key_id, api_keys.c.name)
+        .where(
+            api_keys.c.role == "inquirer",
+            api_keys.c.revoked_at.is_(None),
+            api_keys.c.inquirer_name.is_(None),
+        )
+        .order_by(api_keys.c.key_id)
+    )
+    heir = next((key_id for key_id, name in waiting if same_inquirer(name) == inquirer_name), None)
+    if heir is not None:
+        conn.execute(
+            update(api_keys).where(api_keys.c.key_id == heir).values(inquirer_name=inquirer_name)
+        )
+
+
 def revoke_key(engine: Engine, key_ref: str) -> dict[str, Any]:
     """Revoke by prefix, key id or the whole key string; revoking twice is harmless."""
     parsed = split_key(key_ref)
@@ -299,4 +322,6 @@ def revoke_key(engine: Engine, key_ref: str) -> dict[str, Any]:
                 .where(api_keys.c.key_id == row.key_id)
                 .values(revoked_at=dt.datetime.now(dt.UTC), inquirer_name=None)
             )
+            if row.inquirer_name is not None:
+                _hand_on_name(conn, row.inquirer_name)
     return {**_row_to_key(row).public(), "revoked": True}

@@ -8,12 +8,15 @@ row is made of; this memo keeps, in the ledger copy's file beside a SQLite store
 the last run with its signature. A run then computes full rows (``scoring.ratings``) only for
 the subjects whose signature is not in the memo, replaces theirs, and reads the rest as kept.
 
-The memo is a cache of a function, not of the store: a row kept under a signature is the row
-``ratings`` gives for it whatever the store, as long as the function is the same. So the memo
-is stamped with ``salt``: the compiled SQL of ``ratings`` and of ``rating_signatures`` (for a
-fixed date), the policy's fingerprint and DuckDB's version. Another salt, a missing or damaged
-memo, or one of another shape: every row is computed, and the memo is written afresh. Deleting
-the file only costs the next run the whole stage.
+The memo is a cache of a function of the ledger: a row kept under a signature is the row
+``ratings`` gives for it as long as the function is the same and the ledger is the one the
+copy holds (a signature names records by their filing's sequence number, which another ledger
+gives to other records). So the memo is stamped with ``salt``: the compiled SQL of ``ratings``
+and of ``rating_signatures`` (for a fixed date), the policy's fingerprint and DuckDB's version;
+and the ledger copy drops it when it finds the store's ledger is not the one it copied
+(``ledger_mirror.refresh``). Another salt, a missing or damaged memo, or one of another shape:
+every row is computed, and the memo is written afresh. Deleting the file only costs the next
+run the whole stage.
 """
 
 from __future__ import annotations

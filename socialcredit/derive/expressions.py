@@ -191,18 +191,7 @@ def record_states(
     ends = changes.ends
     filed = filed_records(events, policy, as_of)
     if reads is not None:
-        # One semi-join on the category, where a filter of OR-ed category lists and dates took
-        # a hash lookup per list and a long predicate per record.
-        limits = policy.read_limits
-        filed = filed.semi_join(
-            limits,
-            [
-                filed.category == limits.category,
-                limits.subject_kind.isnull() | (limits.subject_kind == filed.kind),
-                limits.max_age_days.isnull()
-                | (day.delta(filed.decided_on, unit="day") < limits.max_age_days),
-            ],
-        )
+        filed = filed.filter(_possibly_read(filed, reads, as_of))
     rec = filed.left_join(ends, [_.furnisher == ends.c_furnisher, _.record_id == ends.c_record_id])
     status = ibis.cases(
         (rec.revoked_on.notnull(), "revoked"),
@@ -217,6 +206,25 @@ def record_states(
     if reads.registrations:
         kept |= (states.status != "revoked") & states.category.isin(list(reads.registrations))
     return states.filter(kept)
+
+
+def _possibly_read(filed: Table, reads: StageReads, as_of: dt.date) -> Any:
+    """Whether a later stage may read a filed record, whatever its status: its (kind,
+    category) is read at its age, or its category is a registration."""
+    by_limit: dict[tuple[str, int | None], list[str]] = {}
+    oldest = (as_of - dt.date.min).days  # a limit beyond the calendar's start: any age
+    for (kind, category), limit in sorted(reads.active.items()):
+        limit = None if limit is not None and limit > oldest else limit
+        by_limit.setdefault((kind, limit), []).append(category)
+    wanted = []
+    for (kind, limit), categories in sorted(by_limit.items(), key=repr):
+        clause = (filed.kind == kind) & filed.category.isin(categories)
+        if limit is not None:  # age in days below the limit
+            clause &= filed.decided_on > day_literal(as_of - dt.timedelta(days=limit))
+        wanted.append(clause)
+    if reads.registrations:
+        wanted.append(filed.category.isin(list(reads.registrations)))
+    return functools.reduce(operator.or_, wanted, ibis.literal(False))
 
 
 def with_details(

@@ -17,16 +17,6 @@ from socialcredit.errors import PolicyError
 from socialcredit.policy.schema import Policy
 
 SCHEMAS: dict[str, pa.Schema] = {
-    # What the stages after record states read (``StageReads`` as a relation): a record of
-    # ``category`` (and ``subject_kind``; null: any kind) while younger than ``max_age_days``
-    # (null: any age). At most one row per (category, kind).
-    "read_limits": pa.schema(
-        [
-            ("category", pa.string()),
-            ("subject_kind", pa.string()),
-            ("max_age_days", pa.int64()),
-        ]
-    ),
     "categories": pa.schema(
         [
             ("category", pa.string()),
@@ -143,20 +133,6 @@ class PolicyTables:
         }
         return tuple(sorted(listed | naming))
 
-    @property
-    def read_limits(self) -> pa.Table:
-        """``stage_reads`` as the relation ``read_limits`` (see ``SCHEMAS``)."""
-        reads = stage_reads(self)
-        rows = [
-            {"category": category, "subject_kind": kind, "max_age_days": limit}
-            for (kind, category), limit in sorted(reads.active.items())
-        ]
-        rows += [
-            {"category": category, "subject_kind": None, "max_age_days": None}
-            for category in reads.registrations
-        ]
-        return _table("read_limits", rows)
-
 
 @dataclass(frozen=True)
 class StageReads:
@@ -220,7 +196,6 @@ class PolicyRelations:
     list_rules: Any
     list_no_term_grounds: Any
     memo_measures: Any
-    read_limits: Any
 
 
 def _table(name: str, rows: list[dict[str, Any]]) -> pa.Table:

@@ -52,4 +52,5 @@ def main(args: Sequence[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except typer.Abort:
         sys.exit(1)
-    sys.exit(result if isinstance(result, int) else 0)
+    # An int is an exit code (``typer.Exit``); no command returns a value of its own.
+    sys.exit(result if type(result) is int else 0)

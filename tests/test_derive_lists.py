@@ -317,3 +317,21 @@ def test_every_list_takes_every_category_and_kind_it_names(db_url: str, run: Any
             (e["list"], e["document_no"]) for e in report(run, db_url, subject)["list_entries"]
         ]
         assert (list_code, f"DOC {list_code} {kind}") in listed, (list_code, kind)
+
+
+def test_deriving_as_of_an_earlier_date_says_it_replaces_the_stored_state(
+    db_url: str, run: Any
+) -> None:
+    """``derive --as-of`` an earlier date than the last run's is allowed (a missed day run
+    again), but the stored state ``check`` and ``report`` give is then that date's: it says so."""
+    _scenario(db_url)
+    run("derive", "--db", db_url, "--as-of", AS_OF.isoformat())
+    again = run("derive", "--db", db_url, "--as-of", AS_OF.isoformat(), "--json")
+    assert "before the last run" not in again.stderr
+    earlier = run("derive", "--db", db_url, "--as-of", ago(30).isoformat(), "--json")
+    assert json.loads(earlier.stdout)["previous_as_of"] == AS_OF.isoformat()
+    said = " ".join(earlier.stderr.split())
+    assert f"before the last run's {AS_OF.isoformat()}" in said
+    assert "report ID --as-of" in said
+    stored = report(run, db_url, P["term"])["source"]
+    assert stored["mode"] == "stored" and stored["as_of"] == ago(30).isoformat()

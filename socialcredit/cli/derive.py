@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from typing import Annotated, Any
 
 import sqlalchemy.exc
@@ -15,6 +16,7 @@ from socialcredit.cli.common import (
     AsOfOption,
     DbOption,
     JsonOption,
+    calendar_date,
     command,
     console,
     existing_store,
@@ -36,11 +38,23 @@ def store_errors() -> Iterator[None]:
 FullOption = Annotated[
     bool, typer.Option("--full", help="recompute everything (default: incremental when possible)")
 ]
+DeriveAsOfOption = Annotated[
+    date | None,
+    typer.Option(
+        "--as-of",
+        parser=calendar_date,
+        metavar="YYYY-MM-DD",
+        help=(
+            "derive as of this date (default: today); the results become the stored state "
+            "that check and report give. To look back without changing it: report ID --as-of"
+        ),
+    ),
+]
 
 
 def derive(
     db: DbOption = None,
-    as_of: AsOfOption = None,
+    as_of: DeriveAsOfOption = None,
     full: FullOption = False,
     json_out: JsonOption = False,
 ) -> None:
@@ -54,6 +68,14 @@ def derive(
             as_of=as_of,
             full=full,
             progress=lambda stage: console.print(f"[dim]derive:[/] {stage}", highlight=False),
+        )
+    if result.previous_as_of is not None and result.as_of < result.previous_as_of:
+        console.print(
+            f"[yellow]note:[/] derived as of {result.as_of}, before the last run's "
+            f"{result.previous_as_of}: check and report now give the state of "
+            f"{result.as_of} until the next run (report ID --as-of DATE looks back without "
+            "changing it)",
+            highlight=False,
         )
     if json_out:
         print_json(result.to_json())

@@ -74,6 +74,9 @@ class DeriveResult:
     decisions: int
     lists: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    # The as-of date of the run before (None: the first run): a run as of an earlier date
+    # replaces the stored state with that date's, which ``check`` and ``report`` then give.
+    previous_as_of: dt.date | None = None
     # How the results reached the store: method (changed_rows, whole_tables, slice), rows
     # deleted and inserted.
     written: dict[str, Any] = field(default_factory=dict)
@@ -81,6 +84,8 @@ class DeriveResult:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["as_of"] = self.as_of.isoformat()
+        if self.previous_as_of is not None:
+            data["previous_as_of"] = self.previous_as_of.isoformat()
         return data
 
 
@@ -337,5 +342,6 @@ def _locked_run(
         policy_version=version,
         high_water_seq=high_water,
         seconds=seconds,
+        previous_as_of=previous.as_of if previous is not None else None,
         **counts,
     )

@@ -87,11 +87,17 @@ def test_legacy_15_digit_is_reported_not_accepted(run) -> None:  # type: ignore[
     assert "15-digit" in str(out["error"])
 
 
-def test_exit_code_and_table(run) -> None:  # type: ignore[no-untyped-def]
+def test_exit_code_and_table(run, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     assert run("ids", "check", "11010519491231002X").exit_code == 0
     bad = run("ids", "check", "11010519491231002X", "123", ok=False)
     assert bad.exit_code == 1
     assert "length 3" in bad.stdout
+    # The normalised ID stays whole on one line in a narrow terminal (it is copied onwards).
+    monkeypatch.setenv("COLUMNS", "50")
+    narrow = run("ids", "check", " 11010519491231002x ", "91110119MAQ996T45C")
+    lines = narrow.stdout.splitlines()
+    for normalised in ("11010519491231002X", "91110119MAQ996T45C"):
+        assert any(normalised in line for line in lines), narrow.stdout
 
 
 def test_unknown_area_code_is_refused() -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.ingest_support import FIXTURES, ingest, init, query, unfolded, write_csv
 
 HEADER = ["record_id", "subject_id", "subject_name", "category", "decided_on", "document_no"]
@@ -18,7 +20,9 @@ def _reviews(run, db_url: str, status: str = "open") -> list[dict[str, object]]:
     return json.loads(run("review", "list", "--db", db_url, "--status", status, "--json").stdout)  # type: ignore[no-any-return]
 
 
-def test_same_name_is_never_the_same_person(run, db_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_same_name_is_never_the_same_person(
+    run, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
     init(db_url)
     ingest(run, db_url, FIXTURES / "court_good.csv", furnisher="court")
     assert query(db_url, "select count(*) from subjects where name = '王喜民'") == [(2,)]
@@ -50,6 +54,11 @@ def test_same_name_is_never_the_same_person(run, db_url: str, tmp_path: Path) ->
     assert offered == sorted([WANG_DEHUI, WANG_HUINAN, NEWCOMER])
     listed = run("review", "list", "--db", db_url)
     assert "open" in listed.stdout and "王喜民" in listed.stdout
+    # Whole on one line each, even in a narrow terminal: a clerk copies them into resolve.
+    monkeypatch.setenv("COLUMNS", "60")
+    lines = run("review", "list", "--db", db_url).stdout.splitlines()
+    for subject_id in [*offered, "220183196205180216"]:
+        assert any(subject_id in line for line in lines), subject_id
 
 
 def test_resolve_and_reject(run, db_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -7,7 +7,7 @@ import re
 import shlex
 import shutil
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 from socialcredit.errors import NotFound, SocialCreditError
 from socialcredit.settings import Settings, load_settings
@@ -112,6 +113,18 @@ def _default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def whole_table(*headers: str, title: str | None = None, ids: Sequence[str] = ()) -> Table:
+    """A table whose cells are never cut short (long ones fold onto more lines), and whose
+    ``ids`` columns stay on one line: identifiers are copied into the next command."""
+    table = Table(title=title)
+    for header in headers:
+        if header in ids:
+            table.add_column(header, no_wrap=True, min_width=18)
+        else:
+            table.add_column(header, overflow="fold")
+    return table
 
 
 def print_json(data: Any) -> None:

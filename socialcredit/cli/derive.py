@@ -22,6 +22,7 @@ from socialcredit.cli.common import (
     existing_store,
     print_json,
     store_engine,
+    whole_table,
 )
 from socialcredit.errors import StoreError
 
@@ -100,11 +101,8 @@ def derive(
 
 
 def _table(title: str, *headers: str) -> Table:
-    """A table that folds long cells instead of cutting them: IDs must stay whole."""
-    table = Table(title=title)
-    for header in headers:
-        table.add_column(header, overflow="fold")
-    return table
+    """A table that folds long cells instead of cutting them."""
+    return whole_table(*headers, title=title)
 
 
 def _text(value: Any) -> str:

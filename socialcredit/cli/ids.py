@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from socialcredit import ids as identifiers
-from socialcredit.cli.common import JsonOption, command, print_json
+from socialcredit.cli.common import JsonOption, command, print_json, whole_table
 
 ids_app = typer.Typer(help="Identifier schemes: GB 11643 resident IDs, GB 32100 USCCs.")
 
@@ -25,7 +24,7 @@ def check(
     else:
         from rich.console import Console
 
-        table = Table("input", "valid", "scheme", "normalised", "detail")
+        table = whole_table("input", "valid", "scheme", "normalised", "detail", ids=("normalised",))
         for r in results:
             detail = r.error or " ".join(
                 x

@@ -146,25 +146,28 @@ def review_list(
     if json_out:
         print_json(rows)
         return
-    table = Table("review", "status", "name", "given ID", "record", "reason", "candidates")
+    out = Console()  # the answer: on stdout, as report and check print theirs
     for r in rows:
-        cands = (
-            "\n".join(
-                f"{c['subject_id']} {c['kind']} {c['birth_date'] or ''} ({c['match']})"
-                for c in r["candidates"]
-            )
-            or "-"
+        # One block per review, not a table: the identifiers a clerk copies into
+        # ``review resolve`` stay whole on one line however narrow the terminal.
+        block = Table.grid(padding=(0, 2))
+        block.add_column(no_wrap=True, style="dim")
+        block.add_column(overflow="fold")
+        block.add_row("name", r["subject_name"] or "-")
+        block.add_row("given ID", r["subject_id_given"] or "-")
+        block.add_row("record", f"{r['source']} row {r['row_no']}")
+        for n, c in enumerate(r["candidates"]):
+            born = f" {c['birth_date']}" if c["birth_date"] else ""
+            label = "candidates" if n == 0 else ""
+            block.add_row(label, f"{c['subject_id']} {c['kind']}{born} ({c['match']})")
+        if not r["candidates"]:
+            block.add_row("candidates", "-")
+        out.print(
+            f"[bold]review {r['review_id']}[/] {r['status']} {r['reason_code']}", highlight=False
         )
-        table.add_row(
-            str(r["review_id"]),
-            r["status"],
-            r["subject_name"] or "-",
-            r["subject_id_given"] or "-",
-            f"{r['source']} row {r['row_no']}",
-            r["reason_code"],
-            cands,
-        )
-    Console().print(table)  # the answer: on stdout, as report and check print theirs
+        out.print(block)
+    if not rows:
+        out.print(f"no {status or ''} reviews".replace("  ", " "), highlight=False)
 
 
 @command(review_app, "resolve")

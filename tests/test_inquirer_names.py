@@ -156,3 +156,31 @@ def test_keys_of_one_name_issued_before_keep_working_and_the_oldest_holds_it(
         assert create_key(engine, role="inquirer", name="acme bank")
     finally:
         engine.dispose()
+
+
+def test_the_cli_names_the_holding_key_by_prefix_and_says_when_it_was_already_revoked(
+    run: Any, db_url: str
+) -> None:
+    init(db_url)
+    issued = run("keys", "create", "--role", "inquirer", "--name", "Acme Bank", "--db", db_url)
+    prefix = issued.stdout.strip().split("_")[1]
+    refused = run(
+        "keys",
+        "create",
+        "--role",
+        "inquirer",
+        "--name",
+        "ACME bank",
+        "--db",
+        db_url,
+        "--json",
+        ok=False,
+    )
+    error = json.loads(refused.stdout)["error"]
+    assert error["details"]["prefix"] == prefix and f"prefix {prefix}" in error["message"]
+    first = json.loads(run("keys", "revoke", prefix, "--db", db_url, "--json").stdout)
+    assert first["already_revoked"] is False and first["revoked_at"]
+    second = run("keys", "revoke", prefix, "--db", db_url)
+    assert "already revoked" in " ".join(second.stderr.split())
+    again = json.loads(run("keys", "revoke", prefix, "--db", db_url, "--json").stdout)
+    assert again["already_revoked"] is True and again["revoked_at"] == first["revoked_at"]

@@ -109,7 +109,13 @@ def revoke(
     if json_out:
         print_json(revoked)
     else:
-        console.print(f"key {revoked['prefix']} ({revoked['name']}, {revoked['role']}) revoked")
+        key_named = f"key {revoked['prefix']} ({revoked['name']}, {revoked['role']})"
+        if revoked["already_revoked"]:
+            console.print(
+                f"{key_named} was already revoked on {revoked['revoked_at']:%Y-%m-%d %H:%M:%S %Z}"
+            )
+        else:
+            console.print(f"{key_named} revoked")
 
 
 def list_keys(db: DbOption = None, json_out: JsonOption = False) -> None:

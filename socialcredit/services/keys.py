@@ -158,10 +158,14 @@ def _refuse_taken_name(conn: Connection, name: str) -> None:
     taken = active_inquirer(conn, name)
     if taken is not None:
         key_id, held = taken
+        prefix = conn.execute(
+            select(api_keys.c.prefix).where(api_keys.c.key_id == key_id)
+        ).scalar_one()
         raise Conflict(
-            f"an active inquirer key (id {key_id}) is already named {held!r}: subjects' "
-            "consents name inquirers by name, so revoke it first or choose another name",
-            details={"key_id": key_id, "name": held},
+            f"an active inquirer key (prefix {prefix}, id {key_id}) is already named {held!r}: "
+            "subjects' consents name inquirers by name, so revoke it first or choose another "
+            "name",
+            details={"key_id": key_id, "prefix": prefix, "name": held},
         )
 
 
@@ -316,7 +320,8 @@ def revoke_key(engine: Engine, key_ref: str) -> dict[str, Any]:
         row = conn.execute(select(api_keys).where(condition)).first()
         if row is None:
             raise NotFound(f"no API key {ref!r} (give its prefix or key id)")
-        if row.revoked_at is None:
+        already = row.revoked_at is not None
+        if not already:
             conn.execute(
                 update(api_keys)
                 .where(api_keys.c.key_id == row.key_id)
@@ -324,4 +329,5 @@ def revoke_key(engine: Engine, key_ref: str) -> dict[str, Any]:
             )
             if row.inquirer_name is not None:
                 _hand_on_name(conn, row.inquirer_name)
-    return {**_row_to_key(row).public(), "revoked": True}
+        now = conn.execute(select(api_keys).where(api_keys.c.key_id == row.key_id)).one()
+    return {**_described(now), "already_revoked": already}

@@ -3,6 +3,8 @@ in the store)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -69,8 +71,15 @@ def test_every_reason_code_on_its_row(run, db_url: str, tmp_path: Path) -> None:
     assert court["review"] == 3  # id_missing, id_legacy, id_invalid
 
     report = rejected(run, db_url, tmp_path / "court.csv", batch=court["batch_id"])
-    assert list(report[0]) == ["file", "row", "field", "value", "reason_code", "reason"]
+    header = ["file", "row", "record_id", "field", "value", "reason_code", "reason"]
+    assert list(report[0]) == header
     assert {int(r["row"]): (r["reason_code"], r["field"]) for r in report} == COURT_ROWS
+    # The furnisher's own record id, as the row gave it (none given: empty).
+    record_ids = {int(r["row"]): r["record_id"] for r in report}
+    assert (record_ids[2], record_ids[3]) == ("", "R-03")
+    # To standard output when no file is named: the same report, without the file's BOM.
+    piped = run("quarantine", "export", "--db", db_url, "--batch", str(court["batch_id"]))
+    assert list(csv.DictReader(io.StringIO(piped.stdout))) == report
     assert all(r["file"] == str(FIXTURES / "reasons_court.csv") and r["reason"] for r in report)
     values = {int(r["row"]): r["value"] for r in report}
     assert (values[7], values[9], values[15]) == ("2023-02-29", "12,000", "110101800101001")
@@ -79,6 +88,12 @@ def test_every_reason_code_on_its_row(run, db_url: str, tmp_path: Path) -> None:
 
     seen = {code for code, _ in [*COURT_ROWS.values(), *MARKET_ROWS.values()]}
     assert seen == BINDING_CODES | {"field_invalid", "row_unreadable"}
+    # Sent again by hand: the summary says where its rejected and held rows are.
+    again = run(
+        "ingest", str(FIXTURES / "reasons_court.csv"), "--furnisher", "court", "--db", db_url
+    )
+    said = " ".join(again.stderr.split())
+    assert "quarantine export --batch" in said and "review list" in said
     # Only the good row and its fulfilment reached the ledger.
     assert query(
         db_url, "select record_id, action from events where furnisher = 'court' order by seq"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -24,8 +25,10 @@ from socialcredit.cli.common import (
     console,
     existing_store,
     print_json,
+    program,
     store_engine,
 )
+from socialcredit.errors import ValidationFailed
 
 if TYPE_CHECKING:
     from socialcredit.ingest.summary import RunSummary
@@ -128,6 +131,13 @@ def _print_summary(summary: RunSummary) -> None:
         f"{t.review:,} held for review ({summary.seconds:.1f} s)",
         highlight=False,
     )
+    if t.quarantined:
+        console.print(
+            f"the rejected rows: {program()} quarantine export --batch {summary.batch_id}",
+            highlight=False,
+        )
+    if t.review:
+        console.print(f"the rows held for review: {program()} review list", highlight=False)
 
 
 @command(review_app, "list")
@@ -218,20 +228,26 @@ def _print_result(result: dict[str, Any], json_out: bool, line: str) -> None:
 
 @command(quarantine_app, "export")
 def quarantine_export(
-    out: Annotated[Path, typer.Option("--out", help="CSV file to write")],
+    out: Annotated[
+        str, typer.Option("--out", help="CSV file to write; - for standard output")
+    ] = "-",
     batch: Annotated[int | None, typer.Option("--batch", help="only this batch")] = None,
     db: DbOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Write the rejection report: file, row, field, value, reason_code, reason."""
+    """Write the rejection report: file, row, record_id, field, value, reason_code, reason."""
+    if out == "-" and json_out:
+        raise ValidationFailed("--json describes a report written to a file: give --out FILE")
     with store_engine(db) as engine:
         from socialcredit.ingest import quarantine
 
-        count = quarantine.export_csv(engine, out, batch_id=batch)
+        target = sys.stdout if out == "-" else Path(out)
+        count = quarantine.export_csv(engine, target, batch_id=batch)
     if json_out:
         print_json({"out": out, "rows": count, "batch_id": batch})
     else:
-        console.print(f"wrote {count:,} rejected rows to {out}", highlight=False)
+        written = "standard output" if out == "-" else out
+        console.print(f"wrote {count:,} rejected rows to {written}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

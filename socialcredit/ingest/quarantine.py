@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from dataclasses import field as list_field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from sqlalchemy import Connection, Engine, and_, select
 
@@ -38,7 +38,9 @@ QUARANTINE_COLUMNS = (
     "raw",
     "received_at",
 )
-EXPORT_HEADER = ("file", "row", "field", "value", "reason_code", "reason")
+# ``record_id`` as the row gave it (empty when it gave none or could not be read): what a
+# furnisher matches a rejected row against in its own system.
+EXPORT_HEADER = ("file", "row", "record_id", "field", "value", "reason_code", "reason")
 
 
 @dataclass
@@ -172,11 +174,13 @@ def candidates(conn: Connection, names: Sequence[str]) -> dict[str, list[dict[st
     return out
 
 
-def export_csv(engine: Engine, out: Path, *, batch_id: int | None = None) -> int:
-    """Write the rejection report (file, row, field, value, reason_code, reason); count rows."""
+def export_csv(engine: Engine, out: Path | TextIO, *, batch_id: int | None = None) -> int:
+    """Write the rejection report (``EXPORT_HEADER``) to a file, or to an open text stream;
+    count rows."""
     query = select(
         quarantine.c.source,
         quarantine.c.row_no,
+        quarantine.c.raw,
         quarantine.c.field,
         quarantine.c.value,
         quarantine.c.reason_code,
@@ -191,23 +195,33 @@ def export_csv(engine: Engine, out: Path, *, batch_id: int | None = None) -> int
         if known is None:
             raise NotFound(f"no ingest batch {batch_id}")
     query = query.order_by(quarantine.c.batch_id, quarantine.c.source, quarantine.c.row_no)
-    count = 0
+    if not isinstance(out, Path):
+        return _write_report(engine, query, out)
     try:
         # UTF-8 with a BOM, so that spreadsheet programs show the Chinese text as it is.
         handle = open(out, "w", encoding="utf-8-sig", newline="")  # noqa: SIM115 (closed below)
     except OSError as exc:
         raise _unwritable(out, exc) from exc
     try:
-        with engine.connect() as conn, handle:
-            writer = csv.writer(handle)
-            writer.writerow(EXPORT_HEADER)
-            for row in _stream(conn, query):
-                writer.writerow(row)
-                count += 1
+        with handle:
+            return _write_report(engine, query, handle)
     except OSError as exc:  # a full disk, a file size limit: no partial report is left
         if out.is_file():
             out.unlink(missing_ok=True)
         raise _unwritable(out, exc) from exc
+
+
+def _write_report(engine: Engine, query: Any, handle: TextIO) -> int:
+    count = 0
+    with engine.connect() as conn:
+        writer = csv.writer(handle)
+        writer.writerow(EXPORT_HEADER)
+        for source, row_no, raw, *rest in _stream(conn, query):
+            record_id = raw.get("record_id") if isinstance(raw, dict) else None
+            writer.writerow(
+                (source, row_no, record_id if isinstance(record_id, str) else "", *rest)
+            )
+            count += 1
     return count
 
 

@@ -22,6 +22,7 @@ from socialcredit.errors import Conflict
 from socialcredit.ingest.pipeline import ingest_files
 from socialcredit.ingest.summary import Counts, Progress
 from socialcredit.policy.load import load_default
+from socialcredit.policy.schema import Rating
 from socialcredit.settings import Settings
 from socialcredit.store.engine import make_engine, sqlite_file, upgrade
 from socialcredit.store.policies import save_policy
@@ -131,17 +132,37 @@ def run_demo(
     return summary
 
 
+def bands_best_first(rating: Rating) -> list[str]:
+    """A rating's bands from best to worst; a new-subject band (tax grade M) before the first
+    band below its minimum score, as the tax grades rank it (A, B, M, C, D)."""
+    bands = [b.band for b in rating.bands]
+    new = rating.new_subject_band
+    if new is not None and new.band not in bands:
+        below = [i for i, b in enumerate(rating.bands) if b.min_score < new.min_score]
+        bands.insert(below[0] if below else len(bands), new.band)
+    return bands
+
+
 def band_distribution(engine: Engine) -> dict[str, dict[str, int]]:
-    query = (
-        select(ratings.c.rating, ratings.c.band, func.count())
-        .group_by(ratings.c.rating, ratings.c.band)
-        .order_by(ratings.c.rating, ratings.c.band)
+    """Subjects per (rating, band), each rating's bands from best to worst as the shipped
+    policy (which the demo derives with) lists them."""
+    query = select(ratings.c.rating, ratings.c.band, func.count()).group_by(
+        ratings.c.rating, ratings.c.band
     )
-    out: dict[str, dict[str, int]] = {}
+    order = {r.code: bands_best_first(r) for r in load_default().policy.ratings}
+    counted: dict[str, dict[str, int]] = {}
     with engine.connect() as conn:
         for rating, band, count in conn.execute(query):
-            out.setdefault(rating, {})[band] = count
-    return out
+            counted.setdefault(rating, {})[band] = count
+
+    def rank(rating: str, band: str) -> tuple[int, str]:
+        bands = order.get(rating, [])
+        return (bands.index(band) if band in bands else len(bands), band)
+
+    return {
+        rating: dict(sorted(by_band.items(), key=lambda item: rank(rating, item[0])))
+        for rating, by_band in sorted(counted.items())
+    }
 
 
 def quarantine_reasons(engine: Engine) -> dict[str, int]:

@@ -86,3 +86,18 @@ def test_the_printed_commands_run_as_printed(tmp_path: Path) -> None:
         assert line.startswith(f"{program.relative_to(checkout)} "), line
         pasted = subprocess.run(line, shell=True, cwd=checkout, env=env, capture_output=True)
         assert pasted.returncode == 0, (line, pasted.stderr)
+
+
+def test_demo_bands_run_from_best_to_worst(demo: dict) -> None:  # type: ignore[type-arg]
+    """As the shipped policy ranks them, a new-subject band (tax grade M) between B and C."""
+    from socialcredit.demo import bands_best_first
+    from socialcredit.policy.load import load_default
+
+    ranked = {r.code: bands_best_first(r) for r in load_default().policy.ratings}
+    assert ranked == {
+        "person_score": ["AAA", "AA", "A", "B", "C", "D"],
+        "org_grade": ["A", "B", "M", "C", "D"],
+    }
+    for rating, by_band in demo["bands"].items():
+        shown = list(by_band)
+        assert shown == [band for band in ranked[rating] if band in shown], (rating, shown)

@@ -120,7 +120,15 @@ def _print(summary: DemoSummary, commands: list[str]) -> None:
     for code, count in summary.derive.lists.items():
         lists.add_row(code, f"{count:,}")
     out.print(lists)
-    bands = Table("rating", "band", "subjects", title="Rating bands")
+    rated = sum(sum(by_band.values()) for by_band in summary.bands.values())
+    # Subjects enter the store with their first record: people never furnished about are
+    # not in it, and have no rating.
+    bands = Table(
+        "rating",
+        "band",
+        "subjects",
+        title=f"Rating bands, best first ({rated:,} subjects with records)",
+    )
     for rating, by_band in summary.bands.items():
         for band, count in by_band.items():
             bands.add_row(rating, band, f"{count:,}")

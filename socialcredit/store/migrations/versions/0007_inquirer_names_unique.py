@@ -59,5 +59,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_api_keys_inquirer_name", table_name="api_keys")
-    with op.batch_alter_table("api_keys") as batch:
-        batch.drop_column("inquirer_name")
+    # Dropped in place (SQLite 3.35+ and PostgreSQL both can): a batch copy of the table
+    # would delete its rows, which inquiries reference.
+    op.drop_column("api_keys", "inquirer_name")

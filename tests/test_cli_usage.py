@@ -25,6 +25,8 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
         (("ids", "check", "--json", "--bogus"), "No such option: --bogus", "--bogus"),
         (("derive", "--as-of", "2020-13-01", "--json"), "is not a real date", "--as-of"),
         (("report", "--json"), "Missing argument", "subject_id"),
+        # Click knows no command here: the words before the first option name it.
+        (("derive", "--json", "--as-of"), "requires an argument", "--as-of"),
     ],
 )
 def test_usage_errors_are_json_when_json_was_asked_for(
@@ -53,3 +55,12 @@ def test_without_json_usage_errors_stay_human_and_commands_keep_their_exit_codes
     invalid = _run("ids", "check", "110105194912310021", "--json")
     assert invalid.returncode == 1
     assert json.loads(invalid.stdout)[0]["valid"] is False
+
+
+def test_a_usage_error_is_one_line_of_json() -> None:
+    """Click lays out some messages over several lines (the choices of an option)."""
+    done = _run("keys", "create", "--json")
+    error = json.loads(done.stdout)["error"]
+    assert done.returncode == 2 and "\n" not in error["message"] and "\t" not in error["message"]
+    assert "furnisher, inquirer" in error["message"]
+    assert error["details"] == {"command": "socialcredit keys create", "parameter": "--role"}

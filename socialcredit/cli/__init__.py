@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 from collections.abc import Sequence
 
@@ -23,14 +24,20 @@ for module in (store, ids, ingest, derive, synth, demo, policy, serve):
     module.register(app)
 
 
-def _usage_details(exc: typer.TyperException) -> dict[str, str | None]:
-    """Which command and option a usage error is about, as far as Click knows."""
+def _usage_details(exc: typer.TyperException, argv: Sequence[str]) -> dict[str, str | None]:
+    """Which command and option a usage error is about, as far as Click knows (else the
+    command words before the first option)."""
     context = getattr(exc, "ctx", None)
     param = getattr(exc, "param", None)
     named = getattr(exc, "option_name", None)  # an unknown option, as typed
     if named is None and param is not None:  # an option as the user types it, or an argument
         named = param.opts[0] if param.opts else param.name
-    return {"command": context.command_path if context is not None else None, "parameter": named}
+    if context is not None:
+        path = context.command_path
+    else:
+        words = list(itertools.takewhile(lambda w: not w.startswith("-"), argv))
+        path = " ".join([app.info.name or "socialcredit", *words])
+    return {"command": path, "parameter": named}
 
 
 def main(args: Sequence[str] | None = None) -> None:
@@ -44,7 +51,8 @@ def main(args: Sequence[str] | None = None) -> None:
     try:
         result = app(args=argv, standalone_mode=False)
     except typer.TyperException as exc:  # Click's usage errors, as Typer raises them
-        message, details = exc.format_message(), _usage_details(exc)
+        # One line: Click lays some messages out over several (choices, one per line).
+        message, details = " ".join(exc.format_message().split()), _usage_details(exc, argv)
         console.print(f"[bold red]error[/] (usage_error): {escape(message)}", highlight=False)
         if details["command"]:
             console.print(f"Try '{details['command']} --help' for help.", highlight=False)

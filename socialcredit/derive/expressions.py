@@ -228,11 +228,18 @@ def _possibly_read(filed: Table, reads: StageReads, as_of: dt.date) -> Any:
 
 
 def with_details(
-    records: Table, events: Table, changes: RecordChanges, policy: PolicyRelations
+    records: Table,
+    events: Table,
+    changes: RecordChanges,
+    policy: PolicyRelations,
+    *,
+    active_only: bool = False,
 ) -> Table:
     """``records`` (any subset of ``record_states``) with the amendable fields as amended, the
     category's polarity, and the dates a report shows: status date, publish-until and (for
-    adverse records) restorable-from."""
+    adverse records) restorable-from. ``active_only``: only the active ones of ``records``,
+    none of which was revoked or fulfilled: the join with those ends (a hash table of every
+    ended record) is left out."""
     filed = events.select(d_seq=events.seq, **{f"filed_{name}": events[name] for name in AMENDABLE})
     categories = policy.categories.select(
         p_category=policy.categories.category,
@@ -242,18 +249,26 @@ def with_details(
     )
     # References of their own: ``records`` may itself have joined ``ends`` (record states).
     ends, amended = changes.ends.view(), changes.amendments.view()
-    joined = (
-        records.join(filed, records.file_seq == filed.d_seq)
-        .join(categories, _.category == categories.p_category)
-        .left_join(ends, [_.furnisher == ends.c_furnisher, _.record_id == ends.c_record_id])
-        .left_join(
-            amended, [_.furnisher == amended.a_furnisher, _.record_id == amended.a_record_id]
-        )
+    if active_only:
+        records = records.filter(records.status == "active")
+    joined = records.join(filed, records.file_seq == filed.d_seq).join(
+        categories, _.category == categories.p_category
     )
+    if not active_only:
+        joined = joined.left_join(
+            ends, [_.furnisher == ends.c_furnisher, _.record_id == ends.c_record_id]
+        )
+    joined = joined.left_join(
+        amended, [_.furnisher == amended.a_furnisher, _.record_id == amended.a_record_id]
+    )
+    if active_only:
+        revoked_on = fulfilled_on = ibis.null("date")
+    else:
+        revoked_on, fulfilled_on = joined.revoked_on, joined.fulfilled_on
     publish_until = _plus_days(joined.decided_on, joined.publication_max_days)
     status_on = ibis.cases(
-        (joined.status == "revoked", joined.revoked_on),
-        (joined.status == "fulfilled", joined.fulfilled_on),
+        (joined.status == "revoked", revoked_on),
+        (joined.status == "fulfilled", fulfilled_on),
         (joined.status == "expired", publish_until),
         else_=joined.decided_on,
     )

@@ -217,7 +217,10 @@ def derive_relations(
         (known.action == "file") & known.category.isin(list(policy.detail_categories()))
     )
     details = _stage(
-        engine, "sc_details", key, lambda: x.with_details(candidates, filings, changes, rel)
+        engine,
+        "sc_details",
+        key,
+        lambda: x.with_details(candidates, filings, changes, rel, active_only=True),
     )
     entries = _stage(engine, "sc_entries", key, lambda: x.list_entries(details, rel, as_of))
     progress("decisions")

@@ -329,8 +329,12 @@ def test_operator_keys_audit_and_revocation(api: Api) -> None:
     assert statuses == [200, 200, 429]
 
     prefix = issued.json()["prefix"]
-    assert api.call("DELETE", f"/v1/keys/{prefix}", "operator").json()["revoked"] is True
+    revoked = api.call("DELETE", f"/v1/keys/{prefix}", "operator").json()
+    assert revoked["revoked"] is True and revoked["already_revoked"] is False
+    assert revoked["revoked_at"].endswith(("Z", "+00:00"))
     assert api.get(path, headers=headers).status_code == 401
+    again = api.call("DELETE", f"/v1/keys/{prefix}", "operator").json()
+    assert again["already_revoked"] is True and again["revoked_at"] == revoked["revoked_at"]
 
     audit = api.get("/v1/audit", "operator", params={"limit": 1000}).json()
     mine = [a for a in audit if a["key_id"] == issued.json()["key_id"]]

@@ -93,7 +93,8 @@ def test_every_reason_code_on_its_row(run, db_url: str, tmp_path: Path) -> None:
         "ingest", str(FIXTURES / "reasons_court.csv"), "--furnisher", "court", "--db", db_url
     )
     said = " ".join(again.stderr.split())
-    assert "quarantine export --batch" in said and "review list" in said
+    assert f"quarantine export --batch {again_batch(db_url)} --db {db_url}" in said
+    assert f"review list --db {db_url}" in said
     # Only the good row and its fulfilment reached the ledger.
     assert query(
         db_url, "select record_id, action from events where furnisher = 'court' order by seq"
@@ -183,3 +184,8 @@ def test_control_characters_are_refused_and_shown_escaped(run, db_url: str, tmp_
     ]
     assert "U+0000" in report[0]["reason"] and "U+007F" in report[2]["reason"]
     assert query(db_url, "select record_id, note from events") == [("K-4", "a\tb\nc\r\nd")]
+
+
+def again_batch(db_url: str) -> int:
+    """The newest ingest batch."""
+    return int(query(db_url, "select max(batch_id) from ingest_batches")[0][0])

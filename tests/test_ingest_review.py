@@ -129,3 +129,23 @@ def test_resolve_and_reject(run, db_url: str, tmp_path: Path) -> None:  # type: 
     ]
     assert _reviews(run, db_url) == []
     assert query(db_url, "select count(*) from events where record_id = 'A-2'") == [(0,)]
+
+
+def test_furnished_text_is_shown_as_text_and_never_as_a_formula(
+    run, db_url: str, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """A furnished name that looks like terminal markup is printed as it is (and does not
+    break the listing); a cell of the rejection report that a spreadsheet would run as a
+    formula is written after an apostrophe."""
+    init(db_url)
+    rows = [
+        ["H-1", "", "[/]x [bold]y", "court.enforcement_case", "2024-10-01", "DOC-1"],
+        ["=1+2", "220183196205180215", "王喜民", "no.such_category", "2024-10-01", "@SUM(A1)"],
+    ]
+    summary = ingest(run, db_url, write_csv(tmp_path / "m.csv", HEADER, rows), furnisher="court")
+    assert summary["review"] == 1 and summary["quarantined"] == 2
+    listed = run("review", "list", "--db", db_url)
+    assert "[/]x [bold]y" in listed.stdout
+    report = run("quarantine", "export", "--db", db_url).stdout
+    rejected = [line for line in report.splitlines() if "category_unknown" in line]
+    assert rejected and rejected[0].split(",")[2] == "'=1+2"

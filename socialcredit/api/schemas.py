@@ -264,6 +264,10 @@ class KeyInfo(BaseModel):
     revoked_at: Timestamp | None = None
 
 
+class RevokedKey(KeyInfo):
+    already_revoked: bool = Field(description="the key had been revoked before this request")
+
+
 class IssuedKey(KeyInfo):
     key: str = Field(description="shown once; only its hash is stored")
 

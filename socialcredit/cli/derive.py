@@ -73,7 +73,7 @@ def derive(
     if result.previous_as_of is not None and result.as_of < result.previous_as_of:
         console.print(
             f"[yellow]note:[/] derived as of {result.as_of}, before the last run's "
-            f"{result.previous_as_of}: check and report now give the state of "
+            f"{result.previous_as_of}: check, report and the API now give the state of "
             f"{result.as_of} until the next run (report ID --as-of DATE looks back without "
             "changing it)",
             highlight=False,

@@ -23,6 +23,7 @@ def check(
         print_json([r.to_json() for r in results])  # what the table shows, kind to sex
     else:
         from rich.console import Console
+        from rich.text import Text
 
         table = whole_table("input", "valid", "scheme", "normalised", "detail", ids=("normalised",))
         for r in results:
@@ -31,8 +32,12 @@ def check(
                 for x in (r.kind, r.birth_date.isoformat() if r.birth_date else "", r.sex or "")
                 if x
             )
-            table.add_row(
-                r.input, "yes" if r.valid else "no", r.scheme or "-", r.normalised or "-", detail
+            table.add_row(  # the input as given, never read as markup
+                Text(r.input),
+                "yes" if r.valid else "no",
+                r.scheme or "-",
+                r.normalised or "-",
+                Text(detail),
             )
         Console().print(table)
     if not all(r.valid for r in results):

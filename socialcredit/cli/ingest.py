@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -17,6 +20,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from socialcredit.cli.common import (
     DbOption,
@@ -97,10 +101,10 @@ def ingest(
     if json_out:
         print_json(summary.to_json())
     else:
-        _print_summary(summary)
+        _print_summary(summary, settings.db)
 
 
-def _print_summary(summary: RunSummary) -> None:
+def _print_summary(summary: RunSummary, db: str) -> None:
     table = Table(
         "file",
         "read",
@@ -131,13 +135,21 @@ def _print_summary(summary: RunSummary) -> None:
         f"{t.review:,} held for review ({summary.seconds:.1f} s)",
         highlight=False,
     )
+    store = f"--db {shlex.quote(db)}"
     if t.quarantined:
         console.print(
-            f"the rejected rows: {program()} quarantine export --batch {summary.batch_id}",
+            f"the rejected rows: {program()} quarantine export --batch {summary.batch_id} {store}",
             highlight=False,
+            markup=False,
+            soft_wrap=True,
         )
     if t.review:
-        console.print(f"the rows held for review: {program()} review list", highlight=False)
+        console.print(
+            f"the rows held for review: {program()} review list {store}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 @command(review_app, "list")
@@ -163,17 +175,19 @@ def review_list(
         block = Table.grid(padding=(0, 2))
         block.add_column(no_wrap=True, style="dim")
         block.add_column(overflow="fold")
-        block.add_row("name", r["subject_name"] or "-")
-        block.add_row("given ID", r["subject_id_given"] or "-")
-        block.add_row("record", f"{r['source']} row {r['row_no']}")
+        # Furnished text is shown as it is, never read as markup.
+        block.add_row("name", Text(r["subject_name"] or "-"))
+        block.add_row("given ID", Text(r["subject_id_given"] or "-"))
+        block.add_row("record", Text(f"{r['source']} row {r['row_no']}"))
         for n, c in enumerate(r["candidates"]):
             born = f" {c['birth_date']}" if c["birth_date"] else ""
             label = "candidates" if n == 0 else ""
-            block.add_row(label, f"{c['subject_id']} {c['kind']}{born} ({c['match']})")
+            block.add_row(label, Text(f"{c['subject_id']} {c['kind']}{born} ({c['match']})"))
         if not r["candidates"]:
             block.add_row("candidates", "-")
         out.print(
-            f"[bold]review {r['review_id']}[/] {r['status']} {r['reason_code']}", highlight=False
+            f"[bold]review {r['review_id']}[/] {escape(r['status'])} {escape(r['reason_code'])}",
+            highlight=False,
         )
         out.print(block)
     if not rows:
@@ -241,13 +255,21 @@ def quarantine_export(
     with store_engine(db) as engine:
         from socialcredit.ingest import quarantine
 
-        target = sys.stdout if out == "-" else Path(out)
-        count = quarantine.export_csv(engine, target, batch_id=batch)
+        if out == "-":  # UTF-8 whatever the locale; the csv module ends its own lines
+            sys.stdout.flush()
+            stream = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="")
+            try:
+                count = quarantine.export_csv(engine, stream, batch_id=batch)
+            finally:
+                stream.flush()
+                stream.detach()  # sys.stdout keeps its buffer
+        else:
+            count = quarantine.export_csv(engine, Path(out), batch_id=batch)
     if json_out:
         print_json({"out": out, "rows": count, "batch_id": batch})
     else:
         written = "standard output" if out == "-" else out
-        console.print(f"wrote {count:,} rejected rows to {written}", highlight=False)
+        console.print(f"wrote {count:,} rejected rows to {written}", highlight=False, markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -112,7 +112,7 @@ def revoke(
         key_named = f"key {revoked['prefix']} ({revoked['name']}, {revoked['role']})"
         if revoked["already_revoked"]:
             console.print(
-                f"{key_named} was already revoked on {revoked['revoked_at']:%Y-%m-%d %H:%M:%S %Z}"
+                f"{key_named} was already revoked at {revoked['revoked_at']:%Y-%m-%d %H:%M:%S} UTC"
             )
         else:
             console.print(f"{key_named} revoked")

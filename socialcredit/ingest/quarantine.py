@@ -211,6 +211,17 @@ def export_csv(engine: Engine, out: Path | TextIO, *, batch_id: int | None = Non
         raise _unwritable(out, exc) from exc
 
 
+# A cell a spreadsheet program would read as a formula (the report is made to be opened in
+# one): written after an apostrophe, which such programs show as text and do not run.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _as_text(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def _write_report(engine: Engine, query: Any, handle: TextIO) -> int:
     count = 0
     with engine.connect() as conn:
@@ -218,9 +229,8 @@ def _write_report(engine: Engine, query: Any, handle: TextIO) -> int:
         writer.writerow(EXPORT_HEADER)
         for source, row_no, raw, *rest in _stream(conn, query):
             record_id = raw.get("record_id") if isinstance(raw, dict) else None
-            writer.writerow(
-                (source, row_no, record_id if isinstance(record_id, str) else "", *rest)
-            )
+            record_id = record_id if isinstance(record_id, str) else ""
+            writer.writerow([_as_text(v) for v in (source, row_no, record_id, *rest)])
             count += 1
     return count
 

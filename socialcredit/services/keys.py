@@ -268,8 +268,20 @@ def keys_fingerprint(conn: Connection) -> tuple[Any, ...]:
     return tuple(row)
 
 
+def _utc(moment: dt.datetime | None) -> dt.datetime | None:
+    """A stored time in UTC, with its zone: SQLite returns them without one (they are stored in
+    UTC), PostgreSQL in the session's zone."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
 def _described(row: Any) -> dict[str, Any]:
-    return {**_row_to_key(row).public(), "created_at": row.created_at, "revoked_at": row.revoked_at}
+    return {
+        **_row_to_key(row).public(),
+        "created_at": _utc(row.created_at),
+        "revoked_at": _utc(row.revoked_at),
+    }
 
 
 def list_keys(engine: Engine) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from socialcredit.api.schemas import (
     KeyRequest,
     ReviewRejection,
     ReviewResolution,
+    RevokedKey,
     errors,
 )
 from socialcredit.errors import ValidationFailed
@@ -67,7 +68,7 @@ def create_key(body: KeyRequest, state: State) -> dict[str, Any]:
 
 @router.delete(
     "/keys/{prefix}",
-    response_model=KeyInfo,
+    response_model=RevokedKey,
     responses=errors(404),
     summary="Revoke a key (by prefix or key id); it stops working within a second",
 )

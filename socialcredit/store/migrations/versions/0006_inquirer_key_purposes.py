@@ -30,6 +30,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # Dropped in place (SQLite 3.35+ and PostgreSQL both can): a batch copy of the table
-    # would delete its rows, which inquiries reference.
+    # Dropped in place (SQLite 3.35.5+, which Python's sqlite3 here ships, and PostgreSQL):
+    # a batch copy of the table fails on SQLite once an inquiry references a key (the copy
+    # drops the table its rows point to).
     op.drop_column("api_keys", "purposes")

@@ -59,6 +59,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_api_keys_inquirer_name", table_name="api_keys")
-    # Dropped in place (SQLite 3.35+ and PostgreSQL both can): a batch copy of the table
-    # would delete its rows, which inquiries reference.
+    # Dropped in place (SQLite 3.35.5+, which Python's sqlite3 here ships, and PostgreSQL):
+    # a batch copy of the table fails on SQLite once an inquiry references a key (the copy
+    # drops the table its rows point to).
     op.drop_column("api_keys", "inquirer_name")

@@ -112,8 +112,8 @@ def _compare(
     keys = primary_key(write.target)
     key_list = ", ".join(quote_ident(k) for k in keys)
     stored = f"{catalog}.{quote_ident(schema)}.{quote_ident(write.target)}"
-    old, new, put, gone = (
-        f"sc_delta_{kind}_{write.target}" for kind in ("old", "new", "put", "gone")
+    old, new, diff, put, gone = (
+        f"sc_delta_{kind}_{write.target}" for kind in ("old", "new", "diff", "put", "gone")
     )
     new_values = ", ".join(quote_ident(c) for c in write.columns)
     if cached is None:  # the store's rows, scanned once
@@ -122,21 +122,29 @@ def _compare(
             f"CREATE OR REPLACE TEMP TABLE {old} AS "
             f"SELECT {key_list}, {stored_hashes} AS row_hash FROM {stored}"
         )
-    else:  # read where they are kept: copying 10M keys first cost more than reading them twice
+    else:  # read where they are kept: copying 10M keys first cost more than reading them
         old = f"(SELECT {key_list}, row_hash FROM {cached})"
     source = quote_ident(write.source)
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {new} AS "
         f"SELECT {key_list}, hash({new_values}) AS row_hash FROM {source}"
     )
+    # One join by key finds both sides' differences (new or changed rows to put, gone or
+    # changed keys to delete), where two set differences each hashed every row of both.
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {diff} AS "
+        f"SELECT {key_list}, n.row_hash AS new_hash, o.row_hash AS old_hash "
+        f"FROM {new} AS n FULL JOIN {old} AS o USING ({key_list}) "
+        "WHERE n.row_hash IS DISTINCT FROM o.row_hash"
+    )
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {put} AS SELECT s.* FROM {source} AS s "
-        f"SEMI JOIN (SELECT * FROM {new} EXCEPT SELECT * FROM {old}) AS d "
+        f"SEMI JOIN (SELECT {key_list} FROM {diff} WHERE new_hash IS NOT NULL) AS d "
         f"USING ({key_list})"
     )
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {gone} AS "
-        f"SELECT {key_list} FROM (SELECT * FROM {old} EXCEPT SELECT * FROM {new})"
+        f"SELECT {key_list} FROM {diff} WHERE old_hash IS NOT NULL"
     )
     return Compared(
         write, keys, types, put, gone, _count(con, put), _count(con, gone), _count(con, new), new

@@ -142,6 +142,9 @@ def test_furnished_text_is_shown_as_text_and_never_as_a_formula(
         ["H-1", "", "[/]x [bold]y", "court.enforcement_case", "2024-10-01", "DOC-1"],
         ["=1+2", "220183196205180215", "王喜民", "no.such_category", "2024-10-01", "@SUM(A1)"],
     ]
+    marked = write_csv(tmp_path / "[bold]m.csv", [*HEADER, "[/]x"], [[*r, ""] for r in rows])
+    human = run("ingest", str(marked), "--furnisher", "court", "--db", db_url)
+    assert "[/]x" in human.stderr and "[bold]m.csv" in unfolded(human.stderr)
     summary = ingest(run, db_url, write_csv(tmp_path / "m.csv", HEADER, rows), furnisher="court")
     assert summary["review"] == 1 and summary["quarantined"] == 2
     listed = run("review", "list", "--db", db_url)

@@ -184,3 +184,14 @@ def test_the_cli_names_the_holding_key_by_prefix_and_says_when_it_was_already_re
     assert "already revoked" in " ".join(second.stderr.split())
     again = json.loads(run("keys", "revoke", prefix, "--db", db_url, "--json").stdout)
     assert again["already_revoked"] is True and again["revoked_at"] == first["revoked_at"]
+
+
+def test_a_key_name_that_looks_like_markup_is_printed_as_it_is(run: Any, db_url: str) -> None:
+    init(db_url)
+    issued = run(
+        "keys", "create", "--role", "integrator", "--name", "Rail [/] [bold]", "--db", db_url
+    )
+    assert "Rail [/] [bold]" in " ".join(issued.stderr.split())
+    prefix = issued.stdout.strip().split("_")[1]
+    revoked = run("keys", "revoke", prefix, "--db", db_url)
+    assert "Rail [/] [bold]" in " ".join(revoked.stderr.split())

@@ -21,6 +21,7 @@ from rich.progress import (
 )
 from rich.table import Table
 from rich.text import Text
+from sqlalchemy.engine import make_url
 
 from socialcredit.cli.common import (
     DbOption,
@@ -36,7 +37,7 @@ from socialcredit.errors import ValidationFailed
 
 if TYPE_CHECKING:
     from socialcredit.ingest.summary import RunSummary
-from socialcredit.store.engine import make_engine
+from socialcredit.store.engine import make_engine, normalise_url
 
 review_app = typer.Typer(help="The identity review queue: rows held for a missing or bad ID.")
 quarantine_app = typer.Typer(help="Rows rejected by ingestion, with their reasons.")
@@ -116,7 +117,8 @@ def _print_summary(summary: RunSummary, db: str) -> None:
     )
     for f in summary.files:
         table.add_row(
-            f.file, *(f"{v:,}" for v in (f.read, f.accepted, f.quarantined, f.duplicates, f.review))
+            Text(f.file),
+            *(f"{v:,}" for v in (f.read, f.accepted, f.quarantined, f.duplicates, f.review)),
         )
     t = summary.totals
     if len(summary.files) > 1:
@@ -128,14 +130,16 @@ def _print_summary(summary: RunSummary, db: str) -> None:
     for code, count in sorted(t.reasons.items()):
         console.print(f"  {code}: {count:,}")
     for warning in t.warnings:
-        console.print(f"[yellow]warning[/]: {warning}", highlight=False)
+        console.print(f"[yellow]warning[/]: {escape(warning)}", highlight=False)
     console.print(
         f"batch {summary.batch_id}: read {t.read:,} = accepted {t.accepted:,} + "
         f"quarantined {t.quarantined:,} + duplicates {t.duplicates:,}; "
         f"{t.review:,} held for review ({summary.seconds:.1f} s)",
         highlight=False,
     )
-    store = f"--db {shlex.quote(db)}"
+    # The store as the user can name it again, never with its password.
+    shown = make_url(normalise_url(db)).render_as_string(hide_password=True)
+    store = f"--db {shlex.quote(shown)}"
     if t.quarantined:
         console.print(
             f"the rejected rows: {program()} quarantine export --batch {summary.batch_id} {store}",
@@ -237,7 +241,7 @@ def _print_result(result: dict[str, Any], json_out: bool, line: str) -> None:
         return
     console.print(line, highlight=False)
     for warning in result.get("warnings", []):
-        console.print(f"[yellow]warning[/]: {warning}", highlight=False)
+        console.print(f"[yellow]warning[/]: {escape(warning)}", highlight=False)
 
 
 @command(quarantine_app, "export")
@@ -255,14 +259,8 @@ def quarantine_export(
     with store_engine(db) as engine:
         from socialcredit.ingest import quarantine
 
-        if out == "-":  # UTF-8 whatever the locale; the csv module ends its own lines
-            sys.stdout.flush()
-            stream = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="")
-            try:
-                count = quarantine.export_csv(engine, stream, batch_id=batch)
-            finally:
-                stream.flush()
-                stream.detach()  # sys.stdout keeps its buffer
+        if out == "-":
+            count = _export_to_stdout(engine, batch)
         else:
             count = quarantine.export_csv(engine, Path(out), batch_id=batch)
     if json_out:
@@ -270,6 +268,25 @@ def quarantine_export(
     else:
         written = "standard output" if out == "-" else out
         console.print(f"wrote {count:,} rejected rows to {written}", highlight=False, markup=False)
+
+
+def _export_to_stdout(engine: Any, batch: int | None) -> int:
+    """The report on stdout in UTF-8 whatever the locale (the csv module ends its own lines);
+    through stdout itself when it has no byte buffer under it."""
+    from socialcredit.ingest import quarantine
+
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:
+        return quarantine.export_csv(engine, sys.stdout, batch_id=batch)
+    sys.stdout.flush()
+    stream = io.TextIOWrapper(buffer, encoding="utf-8", newline="")
+    try:
+        return quarantine.export_csv(engine, stream, batch_id=batch)
+    finally:
+        try:
+            stream.flush()
+        finally:
+            stream.detach()  # sys.stdout keeps its buffer, even when the flush failed
 
 
 def register(app: typer.Typer) -> None:

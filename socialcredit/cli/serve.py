@@ -95,7 +95,7 @@ def create(
         )
         return
     typer.echo(key)
-    console.print(f"{role.value} key for {name!r} issued; it is shown only this once")
+    console.print(f"{role.value} key for {name!r} issued; it is shown only this once", markup=False)
 
 
 def revoke(
@@ -112,10 +112,11 @@ def revoke(
         key_named = f"key {revoked['prefix']} ({revoked['name']}, {revoked['role']})"
         if revoked["already_revoked"]:
             console.print(
-                f"{key_named} was already revoked at {revoked['revoked_at']:%Y-%m-%d %H:%M:%S} UTC"
+                f"{key_named} was already revoked at {revoked['revoked_at']:%Y-%m-%d %H:%M:%S} UTC",
+                markup=False,
             )
         else:
-            console.print(f"{key_named} revoked")
+            console.print(f"{key_named} revoked", markup=False)
 
 
 def list_keys(db: DbOption = None, json_out: JsonOption = False) -> None:

@@ -140,20 +140,18 @@ def _print_summary(summary: RunSummary, db: str) -> None:
     # The store as the user can name it again, never with its password.
     shown = make_url(normalise_url(db)).render_as_string(hide_password=True)
     store = f"--db {shlex.quote(shown)}"
-    if t.quarantined:
-        console.print(
-            f"the rejected rows: {program()} quarantine export --batch {summary.batch_id} {store}",
-            highlight=False,
-            markup=False,
-            soft_wrap=True,
-        )
-    if t.review:
-        console.print(
-            f"the rows held for review: {program()} review list {store}",
-            highlight=False,
-            markup=False,
-            soft_wrap=True,
-        )
+    hints = (
+        (t.quarantined, "the rejected rows", f"quarantine export --batch {summary.batch_id}"),
+        (t.review, "the rows held for review", "review list"),
+    )
+    for count, what, command_line in hints:
+        if count:  # one line each, to paste as it is
+            console.print(
+                f"{what}: {program()} {command_line} {store}",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
 
 
 @command(review_app, "list")

@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from socialcredit.services.inquiries import Purpose
 from socialcredit.services.keys import Role
+from socialcredit.store.engine import stored_time
 
 MAX_BATCH_RECORDS = 10_000
 MAX_CHECK_SUBJECTS = 1_000
@@ -37,12 +38,7 @@ SafeName = Annotated[str, AfterValidator(_safe_name), _NAME_SCHEMA]
 OptionalSafeName = Annotated[str | None, AfterValidator(_safe_name), _NAME_SCHEMA]
 
 
-def _as_utc(value: dt.datetime) -> dt.datetime:
-    """Stored times are UTC; SQLite returns them without the offset, which is added back."""
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
-Timestamp = Annotated[dt.datetime, AfterValidator(_as_utc)]
+Timestamp = Annotated[dt.datetime, AfterValidator(stored_time)]
 
 
 class Body(BaseModel):

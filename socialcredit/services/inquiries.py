@@ -78,15 +78,15 @@ def same_inquirer(name: str) -> str:
     return " ".join(name.split()).casefold()
 
 
-def active_inquirer(conn: Connection, name: str) -> tuple[int, str] | None:
-    """The active inquirer key called ``name`` (by ``same_inquirer``): its id and its name as
-    issued."""
+def active_inquirer(conn: Connection, name: str) -> tuple[int, str, str] | None:
+    """The active inquirer key called ``name`` (by ``same_inquirer``): its id, its name as
+    issued and its prefix."""
     row = conn.execute(
-        select(api_keys.c.key_id, api_keys.c.name).where(
+        select(api_keys.c.key_id, api_keys.c.name, api_keys.c.prefix).where(
             api_keys.c.inquirer_name == same_inquirer(name)
         )
     ).first()
-    return None if row is None else (int(row.key_id), str(row.name))
+    return None if row is None else (int(row.key_id), str(row.name), str(row.prefix))
 
 
 def _inquirer_named(conn: Connection, inquirer: str) -> str:

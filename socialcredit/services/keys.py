@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from socialcredit import ids
 from socialcredit.errors import Conflict, NotFound, ValidationFailed
 from socialcredit.services.inquiries import Purpose, active_inquirer, same_inquirer
+from socialcredit.store.engine import stored_time
 from socialcredit.store.tables import api_keys
 
 KEY_PREFIX = "sc"
@@ -157,10 +158,7 @@ def _refuse_taken_name(conn: Connection, name: str) -> None:
     inquirer key may hold it."""
     taken = active_inquirer(conn, name)
     if taken is not None:
-        key_id, held = taken
-        prefix = conn.execute(
-            select(api_keys.c.prefix).where(api_keys.c.key_id == key_id)
-        ).scalar_one()
+        key_id, held, prefix = taken
         raise Conflict(
             f"an active inquirer key (prefix {prefix}, id {key_id}) is already named {held!r}: "
             "subjects' consents name inquirers by name, so revoke it first or choose another "
@@ -268,19 +266,11 @@ def keys_fingerprint(conn: Connection) -> tuple[Any, ...]:
     return tuple(row)
 
 
-def _utc(moment: dt.datetime | None) -> dt.datetime | None:
-    """A stored time in UTC, with its zone: SQLite returns them without one (they are stored in
-    UTC), PostgreSQL in the session's zone."""
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
-
-
 def _described(row: Any) -> dict[str, Any]:
     return {
         **_row_to_key(row).public(),
-        "created_at": _utc(row.created_at),
-        "revoked_at": _utc(row.revoked_at),
+        "created_at": stored_time(row.created_at),
+        "revoked_at": None if row.revoked_at is None else stored_time(row.revoked_at),
     }
 
 

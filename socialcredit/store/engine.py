@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -110,3 +111,9 @@ def upgrade(engine: Engine) -> None:
 
 def is_initialised(engine: Engine) -> bool:
     return inspect(engine).has_table("events")
+
+
+def stored_time(moment: dt.datetime) -> dt.datetime:
+    """A time as the store returns it, in UTC with its zone: stored times are UTC, and SQLite
+    returns them without the zone, PostgreSQL in the session's zone."""
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)

@@ -58,11 +58,9 @@ def fresh_store(settings: Settings) -> Engine:
     database = sqlite_file(settings.db)
     if database is not None:
         engine.dispose()
-        copy = ledger_mirror.mirror_path(str(database))
         for leftover in (f"{database}{s}" for s in ("", "-wal", "-shm")):
             Path(leftover).unlink(missing_ok=True)
-        for leftover in (copy, f"{copy}.wal"):
-            Path(leftover).unlink(missing_ok=True)
+        ledger_mirror.remove(ledger_mirror.mirror_path(str(database)))
         engine = make_engine(settings.db)
     upgrade(engine)
     with engine.connect() as conn:

@@ -44,15 +44,12 @@ def calendar_date(value: str) -> date:
         raise typer.BadParameter(f"{value} is not a real date ({exc})") from exc
 
 
-AsOfOption = Annotated[
-    date | None,
-    typer.Option(
-        "--as-of",
-        parser=calendar_date,
-        metavar="YYYY-MM-DD",
-        help="replay as of this date (YYYY-MM-DD)",
-    ),
-]
+def as_of_option(help: str) -> Any:
+    """The ``--as-of YYYY-MM-DD`` option, its help saying what the date does to the command."""
+    return typer.Option("--as-of", parser=calendar_date, metavar="YYYY-MM-DD", help=help)
+
+
+AsOfOption = Annotated[date | None, as_of_option("replay as of this date (YYYY-MM-DD)")]
 
 console = Console(stderr=True)  # progress and human messages; stdout stays clean for --json
 

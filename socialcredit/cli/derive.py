@@ -10,13 +10,12 @@ from typing import Annotated, Any
 import sqlalchemy.exc
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from socialcredit.cli.common import (
     AsOfOption,
     DbOption,
     JsonOption,
-    calendar_date,
+    as_of_option,
     command,
     console,
     existing_store,
@@ -41,14 +40,9 @@ FullOption = Annotated[
 ]
 DeriveAsOfOption = Annotated[
     date | None,
-    typer.Option(
-        "--as-of",
-        parser=calendar_date,
-        metavar="YYYY-MM-DD",
-        help=(
-            "derive as of this date (default: today); the results become the stored state "
-            "that check and report give. To look back without changing it: report ID --as-of"
-        ),
+    as_of_option(
+        "derive as of this date (default: today); the results become the stored state that "
+        "check and report give. To look back without changing it: report ID --as-of"
     ),
 ]
 
@@ -100,11 +94,6 @@ def derive(
     )
 
 
-def _table(title: str, *headers: str) -> Table:
-    """A table that folds long cells instead of cutting them."""
-    return whole_table(*headers, title=title)
-
-
 def _text(value: Any) -> str:
     return "-" if value is None else str(value)
 
@@ -123,8 +112,7 @@ def _print_report(data: dict[str, Any]) -> None:
     for status, records in data["records"].items():
         if not records:
             continue
-        table = _table(
-            f"{status} records",
+        table = whole_table(
             "furnisher",
             "record",
             "category",
@@ -133,6 +121,7 @@ def _print_report(data: dict[str, Any]) -> None:
             "amount",
             "restorable from",
             "publish until",
+            title=f"{status} records",
         )
         for r in records:
             table.add_row(
@@ -154,7 +143,9 @@ def _print_report(data: dict[str, Any]) -> None:
             out.print(f"  {reason['code']}{points}{band}: {', '.join(reason['records'])}")
     if data["list_entries"]:
         # ``end_on`` is the first day out of force: "lifted on", not "until".
-        table = _table("list entries", "list", "record", "start", "lifted on", "document", "basis")
+        table = whole_table(
+            "list", "record", "start", "lifted on", "document", "basis", title="list entries"
+        )
         for e in data["list_entries"]:
             table.add_row(
                 e["list"],
@@ -166,8 +157,8 @@ def _print_report(data: dict[str, Any]) -> None:
             )
         out.print(table)
     if data["measures"]:
-        table = _table(
-            "measures in force", "measure", "effect", "list", "start", "lifted on", "via"
+        table = whole_table(
+            "measure", "effect", "list", "start", "lifted on", "via", title="measures in force"
         )
         for m in data["measures"]:
             via = m["via"]

@@ -193,7 +193,7 @@ def review_list(
         )
         out.print(block)
     if not rows:
-        out.print(f"no {status or ''} reviews".replace("  ", " "), highlight=False)
+        out.print(f"no {status} reviews" if status else "no reviews", highlight=False)
 
 
 @command(review_app, "resolve")

@@ -110,10 +110,15 @@ def _attach(con: duckdb.DuckDBPyConnection, path: str, progress: Progress) -> No
             ) from None
         # Not a usable DuckDB file (damaged, truncated): it is only a cache, so start again.
         progress(f"ledger copy: unreadable ({exc}), rebuilding")
-        for leftover in (path, path + ".wal"):
-            if os.path.exists(leftover):
-                os.remove(leftover)
+        remove(path)
         con.execute(f"ATTACH '{quoted}' AS {CATALOG}")
+
+
+def remove(path: str) -> None:
+    """Delete the copy at ``path`` (and its WAL): it is only a cache of the store's ledger."""
+    for leftover in (path, path + ".wal"):
+        if os.path.exists(leftover):
+            os.remove(leftover)
 
 
 def _create(con: duckdb.DuckDBPyConnection, progress: Progress) -> None:

@@ -292,13 +292,9 @@ def _list_rows(policy: Policy) -> dict[str, list[dict[str, Any]]]:
 def _memo_rows(policy: Policy) -> list[dict[str, Any]]:
     measures = {m.code: m for m in policy.measures}
     rows = []
-    seen: set[tuple[str, str, str]] = set()  # one row per (memorandum, list, measure)
-    for memo in policy.memoranda:
-        for list_code in memo.lists:
-            for code in memo.measures:
-                if (memo.code, list_code, code) in seen:
-                    continue
-                seen.add((memo.code, list_code, code))
+    for memo in policy.memoranda:  # one row per (memorandum, list, measure), named once each
+        for list_code in dict.fromkeys(memo.lists):
+            for code in dict.fromkeys(memo.measures):
                 measure = measures.get(code)
                 if measure is None:
                     raise PolicyError(

@@ -180,6 +180,8 @@ def export_csv(engine: Engine, out: Path | TextIO, *, batch_id: int | None = Non
     query = select(
         quarantine.c.source,
         quarantine.c.row_no,
+        # The row as read, for the furnisher's own id of it. Read here, not by the store:
+        # PostgreSQL's JSON text extraction refuses a document holding an escaped NUL.
         quarantine.c.raw,
         quarantine.c.field,
         quarantine.c.value,

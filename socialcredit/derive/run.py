@@ -137,6 +137,7 @@ def _full(
         progress("attaching the store")
         duck.attach(url)
         ledger = duck.ledger_events(progress)
+        duck.count_stored_rows(list(SOURCES))
         events = ledger.filter(ledger.seq <= high_water)
         derived = derive_relations(
             duck, events, duck.store_table("subjects"), policy, as_of, progress

@@ -103,6 +103,7 @@ class DuckDBEngine:
         self._url: str | None = None
         self._columnar_ledger = False  # the ledger is read from the local columnar copy
         self._tables: set[str] = set()
+        self._stored_counts: hash_cache.StoredRowCounts | None = None
 
     def __enter__(self) -> DuckDBEngine:
         return self
@@ -111,6 +112,9 @@ class DuckDBEngine:
         self.close()
 
     def close(self) -> None:
+        if self._stored_counts is not None:
+            self._stored_counts.close()
+            self._stored_counts = None
         self.con.close()
         self._spill.close()
 
@@ -255,9 +259,24 @@ class DuckDBEngine:
             raise StoreError("no store attached")
         return self._schema
 
+    def count_stored_rows(self, targets: Sequence[str]) -> None:
+        """Start counting the store's rows of the derived tables ``targets`` in the background,
+        when the ledger copy keeps hashes of them that a later ``replace_store_tables`` checks
+        (``hash_cache.StoredRowCounts``). Call it when the store is attached and the ledger
+        read (``ledger_events``)."""
+        if not self._columnar_ledger or self._stored_counts is not None:
+            return
+        if hash_cache.kept(self.con, ledger_mirror.CATALOG):
+            self._stored_counts = hash_cache.StoredRowCounts(self.con, STORE, targets)
+
     def _usable_hashes(self, writes: Sequence[TableWrite]) -> dict[str, str] | None:
         """The kept hashes' tables per target, when they describe the store's rows."""
-        if not hash_cache.usable(self.con, ledger_mirror.CATALOG, STORE, writes):
+        counted = None
+        if self._stored_counts is not None:
+            counted = self._stored_counts.result()
+            self._stored_counts.close()
+            self._stored_counts = None
+        if not hash_cache.usable(self.con, ledger_mirror.CATALOG, STORE, writes, counted):
             return None
         return {
             w.target: f"{ledger_mirror.CATALOG}.{hash_cache.cache_table(w.target)}" for w in writes

@@ -20,6 +20,7 @@ deleting it costs one read of the store.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import duckdb
@@ -111,17 +112,61 @@ def _stamp(con: duckdb.DuckDBPyConnection, catalog: str) -> RunStamp | None:
         return None
 
 
-def _agrees(con: duckdb.DuckDBPyConnection, catalog: str, store: str, write: TableWrite) -> bool:
-    """Does the store hold as many rows as the kept hashes, and rows of the same hashes at a
-    few sampled keys? Each sampled row is looked up by its primary key by SQLite itself, which
-    returns every column as text here: cast back to the results' types they hash alike (a
-    REAL column would not, as SQLite writes 15 digits; the derived tables have none)."""
+def _stored_rows(con: duckdb.DuckDBPyConnection, store: str, target: str) -> int | None:
+    counted = _sqlite_value(con, store, f"SELECT count(*) FROM {quote_ident(target)}")
+    return None if counted is None else int(str(counted))
+
+
+class StoredRowCounts:
+    """The store's row counts of the derived tables, counted by SQLite on a connection of its
+    own while the run computes. SQLite counts a table by reading a whole index: on a store
+    larger than memory those pages come from disk (7 s for 10M ratings after a cold start),
+    time the run's stages would otherwise wait for at the end. The derive lock keeps other
+    runs from writing the tables meanwhile; a hand edit after the count is the same race as
+    one after the check."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, store: str, targets: Sequence[str]):
+        self._cursor = con.cursor()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stored-row-counts")
+        self._counts = self._pool.submit(self._count, store, tuple(targets))
+
+    def _count(self, store: str, targets: tuple[str, ...]) -> dict[str, int | None]:
+        return {target: _stored_rows(self._cursor, store, target) for target in targets}
+
+    def result(self) -> dict[str, int | None] | None:
+        """The counts, once counted (None when SQLite could not count them)."""
+        try:
+            return self._counts.result()
+        except duckdb.Error:
+            return None
+
+    def close(self) -> None:
+        """Stop counting (a run that failed first) and release the connection."""
+        if not self._counts.done():
+            self._cursor.interrupt()
+        self._pool.shutdown(wait=True)
+        self._cursor.close()
+
+
+def _agrees(
+    con: duckdb.DuckDBPyConnection,
+    catalog: str,
+    store: str,
+    write: TableWrite,
+    counted: int | None,
+) -> bool:
+    """Does the store hold as many rows as the kept hashes (``counted``, or counted now when
+    None), and rows of the same hashes at a few sampled keys? Each sampled row is looked up by
+    its primary key by SQLite itself, which returns every column as text here: cast back to
+    the results' types they hash alike (a REAL column would not, as SQLite writes 15 digits;
+    the derived tables have none)."""
     kept = f"{catalog}.{cache_table(write.target)}"
     keys = primary_key(write.target)
     table = quote_ident(write.target)
-    counted = _sqlite_value(con, store, f"SELECT count(*) FROM {table}")
+    if counted is None:
+        counted = _stored_rows(con, store, write.target)
     (rows,) = con.execute(f"SELECT count(*) FROM {kept}").fetchone() or (0,)
-    if counted is None or int(str(counted)) != int(rows):
+    if counted is None or counted != int(rows):
         return False
     hashed = stored_hash(write.columns, result_types(con, write.source))
     where = " AND ".join(f"{quote_ident(k)} = ?" for k in keys)
@@ -141,20 +186,30 @@ def _agrees(con: duckdb.DuckDBPyConnection, catalog: str, store: str, write: Tab
     return True
 
 
+def kept(con: duckdb.DuckDBPyConnection, catalog: str) -> bool:
+    """Are there kept hashes in ``catalog`` (usable or not)?"""
+    return _stamp(con, catalog) is not None
+
+
 def usable(
     con: duckdb.DuckDBPyConnection,
     catalog: str,
     store: str,
     writes: Sequence[TableWrite],
+    counted: Mapping[str, int | None] | None = None,
 ) -> bool:
-    """Are the hashes in ``catalog`` those of the attached SQLite store's derived tables?"""
+    """Are the hashes in ``catalog`` those of the attached SQLite store's derived tables?
+    ``counted``: the store's row counts per table, when counted already (``StoredRowCounts``)."""
     stamp = _stamp(con, catalog)
     if stamp is None or stamp != last_finished(con, store):
         return False
     if not all(cache_table(w.target) in _tables(con, catalog) for w in writes):
         return False
+    counts = counted or {}
     try:
-        return all(_agrees(con, catalog, store, write) for write in writes)
+        return all(
+            _agrees(con, catalog, store, write, counts.get(write.target)) for write in writes
+        )
     except duckdb.Error:  # a kept table of another shape, or damaged
         return False
 

@@ -77,13 +77,22 @@ _COMPILED: dict[tuple[Any, ...], str] = {}
 _COMPILED_MAX = 256
 
 
-def _stage(engine: Engine, name: str, key: tuple[Any, ...], build: Callable[[], Table]) -> Table:
+def _stage(
+    engine: Engine,
+    name: str,
+    key: tuple[Any, ...],
+    build: Callable[[], Table],
+    *,
+    read_once: bool = False,
+) -> Table:
+    """A stage computed into a table, or, ``read_once``, a view of it (for a relation the run
+    reads once: computing it into a table first would only add the copy)."""
     sql = _COMPILED.get((name, *key))
     if sql is None:
         if len(_COMPILED) >= _COMPILED_MAX:
             _COMPILED.clear()
         sql = _COMPILED[(name, *key)] = engine.compile(build())
-    return engine.materialise_sql(name, sql)
+    return engine.view_sql(name, sql) if read_once else engine.materialise_sql(name, sql)
 
 
 @dataclass(frozen=True)
@@ -183,11 +192,13 @@ def _ratings(
     memo = engine.ratings_memo(salt)
     if memo is None:
         return _stage(engine, "sc_ratings", key, lambda: fresh(None))
+    # Read once by the memo: compared with its rows, or (no usable memo) kept with the rows.
     signatures = _stage(
         engine,
         "sc_rating_signatures",
         key,
         lambda: scoring.rating_signatures(records, people, rel, as_of),
+        read_once=True,
     )
     return memo.ratings(signatures, fresh, progress)
 

@@ -72,11 +72,18 @@ def stored_hash(columns: Sequence[str], types: Mapping[str, str]) -> str:
     return "hash(" + ", ".join(f"CAST({quote_ident(c)} AS {types[c]})" for c in columns) + ")"
 
 
+def hashed_rows(write: TableWrite, keys: Sequence[str], table: str) -> str:
+    """SQL: the keys and row hash of each row of ``table`` (with the write's columns)."""
+    key_list = ", ".join(quote_ident(k) for k in keys)
+    values = ", ".join(quote_ident(c) for c in write.columns)
+    return f"SELECT {key_list}, hash({values}) AS row_hash FROM {table}"
+
+
 @dataclass(frozen=True)
 class Compared:
     """One table compared in DuckDB: the temp tables of rows to insert (``put``) and keys to
-    delete (``gone``: keys whose stored row went or changed), their counts, the new results'
-    row count and column types, and the table of their keys and hashes (``new``)."""
+    delete (``gone``: keys whose stored row went or changed), their counts, and the new
+    results' row count and column types."""
 
     write: TableWrite
     keys: tuple[str, ...]
@@ -86,7 +93,10 @@ class Compared:
     inserts: int
     deletes: int
     rows: int
-    new: str  # the new results' keys and hashes
+
+    def hashed(self, table: str) -> str:
+        """SQL: keys and row hashes of ``table`` (the results, or ``put``), as kept."""
+        return hashed_rows(self.write, self.keys, table)
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
@@ -112,10 +122,9 @@ def _compare(
     keys = primary_key(write.target)
     key_list = ", ".join(quote_ident(k) for k in keys)
     stored = f"{catalog}.{quote_ident(schema)}.{quote_ident(write.target)}"
-    old, new, diff, put, gone = (
-        f"sc_delta_{kind}_{write.target}" for kind in ("old", "new", "diff", "put", "gone")
+    old, diff, put, gone = (
+        f"sc_delta_{kind}_{write.target}" for kind in ("old", "diff", "put", "gone")
     )
-    new_values = ", ".join(quote_ident(c) for c in write.columns)
     if cached is None:  # the store's rows, scanned once
         stored_hashes = stored_hash(write.columns, types)
         con.execute(
@@ -125,12 +134,10 @@ def _compare(
     else:  # read where they are kept: copying 10M keys first cost more than reading them
         old = f"(SELECT {key_list}, row_hash FROM {cached})"
     source = quote_ident(write.source)
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {new} AS "
-        f"SELECT {key_list}, hash({new_values}) AS row_hash FROM {source}"
-    )
     # One join by key finds both sides' differences (new or changed rows to put, gone or
-    # changed keys to delete), where two set differences each hashed every row of both.
+    # changed keys to delete), where two set differences each hashed every row of both. The
+    # new rows are hashed as the join reads them: kept hashes need only those of ``put``.
+    new = f"({hashed_rows(write, keys, source)})"
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {diff} AS "
         f"SELECT {key_list}, n.row_hash AS new_hash, o.row_hash AS old_hash "
@@ -147,7 +154,7 @@ def _compare(
         f"SELECT {key_list} FROM {diff} WHERE old_hash IS NOT NULL"
     )
     return Compared(
-        write, keys, types, put, gone, _count(con, put), _count(con, gone), _count(con, new), new
+        write, keys, types, put, gone, _count(con, put), _count(con, gone), _count(con, source)
     )
 
 

@@ -233,19 +233,16 @@ def save(
             "(run_id BIGINT, started_at VARCHAR, schema_version BIGINT, revision VARCHAR)"
         )
         for target, table in sorted(compared.items()):
-            kept, new = f"{catalog}.{cache_table(target)}", quote_ident(table.new)
+            kept = f"{catalog}.{cache_table(target)}"
             if not in_place:
-                con.execute(f"CREATE OR REPLACE TABLE {kept} AS SELECT * FROM {new}")
+                results = quote_ident(table.write.source)
+                con.execute(f"CREATE OR REPLACE TABLE {kept} AS {table.hashed(results)}")
                 continue
             match = " AND ".join(f"k.{quote_ident(k)} = g.{quote_ident(k)}" for k in table.keys)
-            key_list = ", ".join(quote_ident(k) for k in table.keys)
             con.execute(
                 f"DELETE FROM {kept} AS k USING {quote_ident(table.gone)} AS g WHERE {match}"
             )
-            con.execute(
-                f"INSERT INTO {kept} SELECT n.* FROM {new} AS n "
-                f"SEMI JOIN {quote_ident(table.put)} AS p USING ({key_list})"
-            )
+            con.execute(f"INSERT INTO {kept} {table.hashed(quote_ident(table.put))}")
         con.execute(
             f"INSERT INTO {catalog}.{STATE} VALUES (?, ?, ?, ?)",
             [stamp.run_id, stamp.started_at, stamp.schema_version, stamp.revision],

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,9 @@ from derive_support import add_events, event, make_store, org, person, store
 from sqlalchemy import func, select
 
 from socialcredit.derive.engines import duckdb_hash_cache as hash_cache
+from socialcredit.derive.engines.duckdb import DuckDBEngine
 from socialcredit.derive.run_finish import RunFinish
+from socialcredit.settings import Settings
 from socialcredit.store import tables
 from socialcredit.store.engine import alembic_config
 
@@ -313,6 +316,32 @@ def test_a_difference_the_store_refuses_is_made_again_against_the_store(
     monkeypatch.setenv("SOCIALCREDIT_DERIVE_DELTA_MAX_SHARE", "0")  # whole tables, from scratch
     _derive(run, url)
     assert snapshot(url) == repaired
+
+
+def _counting_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("stored-row-counts")]
+
+
+def test_the_background_count_of_stored_rows_ends_before_the_store_is_detached(
+    tmp_path: Path, run: Any
+) -> None:
+    """SQLite: the derived tables' rows are counted on a thread of their own while a run
+    computes (for the kept hashes' check), and that thread never outlives the attached store:
+    the store's own driver writes to it next, and two SQLite libraries must not share it."""
+    url, _ = _derived_sqlite_store(tmp_path, run, seed=41)
+    settings = Settings().with_db(url)
+    for finish in ("detach", "close"):
+        with DuckDBEngine(settings) as duck:
+            duck.attach(url)
+            duck.ledger_events()
+            duck.count_stored_rows(["ratings", "list_entries", "decisions"])
+            assert _counting_threads()
+            if finish == "detach":
+                duck.detach()
+                assert not _counting_threads()
+        assert not _counting_threads()
+    # The counts themselves agree with the kept hashes: the next run uses them.
+    assert _derive(run, url)["written"]["compared_with"] == "ledger_copy"
 
 
 def test_kept_hashes_brought_up_to_date_in_place_match_every_stored_row(

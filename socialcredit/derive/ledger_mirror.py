@@ -12,7 +12,8 @@ must still exist with the same key, and sixteen events spread over the copy must
 store's. A store replaced by another (a restored backup, a different file at the same path)
 fails the check, and the copy is rebuilt from the store; so is a copy DuckDB cannot open. The
 file is a cache: deleting it only costs the next full derive one full read of the store.
-PostgreSQL is read in parallel by DuckDB's own scanner and needs no copy.
+PostgreSQL is read in parallel by DuckDB's own scanner and needs no copy. The registered
+subjects' attributes are copied alongside (``subjects_mirror``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Callable
 
 import duckdb
 
+from socialcredit.derive import subjects_mirror
 from socialcredit.derive.engines.duckdb_ratings_memo import MEMO
 from socialcredit.derive.engines.duckdb_ratings_memo import STATE as MEMO_STATE
 from socialcredit.derive.expressions import EVENT_COLUMNS, SUBJECT_ATTRIBUTES
@@ -29,6 +31,7 @@ from socialcredit.errors import Conflict
 
 MIRROR_SUFFIX = ".ledger.duckdb"
 CATALOG = "ledger"
+assert subjects_mirror.CATALOG == CATALOG
 COLUMN_TYPES = {
     "seq": "BIGINT",
     "furnisher": "VARCHAR",
@@ -137,6 +140,7 @@ def _create(con: duckdb.DuckDBPyConnection, progress: Progress) -> None:
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {CATALOG}.mirror_state (last_seq BIGINT, last_key VARCHAR)"
     )
+    subjects_mirror.create(con)
 
 
 def _append(con: duckdb.DuckDBPyConnection, store: str, last_seq: int, progress: Progress) -> None:
@@ -195,6 +199,7 @@ def refresh(con: duckdb.DuckDBPyConnection, store: str, path: str, progress: Pro
             last_seq = 0
         _append(con, store, last_seq, progress)
         _complete_subjects(con, store)
+        subjects_mirror.refresh(con, store, progress, afresh=last_seq == 0)
         row = con.execute(f"SELECT max(seq) FROM {CATALOG}.events").fetchone()
         newest = int(row[0]) if row and row[0] is not None else 0
         con.execute(f"DELETE FROM {CATALOG}.mirror_state")

@@ -20,7 +20,7 @@ import pyarrow as pa
 from ibis.backends.sql.datatypes import DuckDBType
 from sqlalchemy.engine import URL, make_url
 
-from socialcredit.derive import ledger_mirror
+from socialcredit.derive import ledger_mirror, subjects_mirror
 from socialcredit.derive.engines import duckdb_hash_cache as hash_cache
 from socialcredit.derive.engines.duckdb_delta import Compared, apply_delta, plan_delta
 from socialcredit.derive.engines.duckdb_ratings_memo import RatingsMemo
@@ -112,9 +112,7 @@ class DuckDBEngine:
         self.close()
 
     def close(self) -> None:
-        if self._stored_counts is not None:
-            self._stored_counts.close()
-            self._stored_counts = None
+        self._stop_counting()
         self.con.close()
         self._spill.close()
 
@@ -163,6 +161,13 @@ class DuckDBEngine:
         self._columnar_ledger = True
         catalog, table = name.split(".")
         return self.backend.table(table, database=(catalog, "main"))
+
+    def ledger_subjects(self) -> Table:
+        """The registered subjects: from the copy beside a SQLite store when ``ledger_events``
+        read the ledger from its copy (``subjects_mirror``), else straight from the store."""
+        if not self._columnar_ledger:
+            return self.store_table("subjects")
+        return self.backend.table(subjects_mirror.TABLE, database=(ledger_mirror.CATALOG, "main"))
 
     def replace_store_tables(
         self,
@@ -271,11 +276,8 @@ class DuckDBEngine:
 
     def _usable_hashes(self, writes: Sequence[TableWrite]) -> dict[str, str] | None:
         """The kept hashes' tables per target, when they describe the store's rows."""
-        counted = None
-        if self._stored_counts is not None:
-            counted = self._stored_counts.result()
-            self._stored_counts.close()
-            self._stored_counts = None
+        counted = None if self._stored_counts is None else self._stored_counts.result()
+        self._stop_counting()
         if not hash_cache.usable(self.con, ledger_mirror.CATALOG, STORE, writes, counted):
             return None
         return {
@@ -322,7 +324,15 @@ class DuckDBEngine:
             total += int(count)
         return total
 
+    def _stop_counting(self) -> None:
+        if self._stored_counts is not None:
+            self._stored_counts.close()
+            self._stored_counts = None
+
     def detach(self) -> None:
+        # Never leave DuckDB's SQLite counting while the store's own driver writes the file:
+        # one SQLite library at a time (see derive/worker.py).
+        self._stop_counting()
         if self._schema is not None:
             self.con.execute(f"DETACH {STORE}")
             self._schema = None

@@ -122,8 +122,9 @@ class StoredRowCounts:
     own while the run computes. SQLite counts a table by reading a whole index: on a store
     larger than memory those pages come from disk (7 s for 10M ratings after a cold start),
     time the run's stages would otherwise wait for at the end. The derive lock keeps other
-    runs from writing the tables meanwhile; a hand edit after the count is the same race as
-    one after the check."""
+    runs from writing the tables meanwhile. A row added by hand while the run computes (the
+    derived tables are not meant to be edited) is not seen by the count, as one added after
+    the check never was; the sampled rows are still read at the end."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, store: str, targets: Sequence[str]):
         self._cursor = con.cursor()
@@ -141,7 +142,9 @@ class StoredRowCounts:
             return None
 
     def close(self) -> None:
-        """Stop counting (a run that failed first) and release the connection."""
+        """Stop counting (a run that failed first, or wrote without the kept hashes) and
+        release the connection. SQLite counts a table in one step, which DuckDB cannot
+        interrupt: closing waits for the count under way (seconds at most)."""
         if not self._counts.done():
             self._cursor.interrupt()
         self._pool.shutdown(wait=True)

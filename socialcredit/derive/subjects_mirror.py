@@ -1,0 +1,103 @@
+"""The registered subjects' derivation attributes, copied beside a SQLite store with its ledger.
+
+Every full run rates every registered subject, so it reads the whole ``subjects`` table: at
+10M subjects DuckDB's SQLite scanner took 2-4 s for it, on one thread. Subjects are only ever
+added (ingestion and the review queue register new identifiers; nothing updates or deletes
+one, and a subject's kind and birth date follow from its identifier), and SQLite numbers new
+rows after the largest rowid. So the ledger copy (``ledger_mirror``) keeps ``subject_id``,
+``kind`` and ``birth_date`` with each row's rowid, and each run appends the rows after the
+last one copied.
+
+Before use the copy is checked against the store: the row at the copy's last rowid must still
+hold the same subject, and so must eight rows spread over the copy. A ``VACUUM`` (which may
+renumber the rowids of a table without an integer key), a restored backup or rows deleted by
+hand fail the check, and the subjects are copied whole again. A run that copies the ledger
+afresh copies the subjects afresh too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import duckdb
+
+CATALOG = "ledger"  # the ledger copy's catalog (``ledger_mirror.CATALOG``)
+TABLE = "subjects"
+STATE = "subjects_state"
+COLUMN_TYPES = {
+    "row_no": "BIGINT",
+    "subject_id": "VARCHAR",
+    "kind": "VARCHAR",
+    "birth_date": "DATE",
+}
+SAMPLES = 8
+
+Progress = Callable[[str], None]
+
+
+def create(con: duckdb.DuckDBPyConnection) -> None:
+    """The copy's tables; a copy of another shape is started afresh."""
+    found = con.execute(
+        "SELECT column_name, data_type FROM duckdb_columns() "
+        "WHERE database_name = ? AND table_name = ? ORDER BY column_index",
+        [CATALOG, TABLE],
+    ).fetchall()
+    if found and [(name, kind) for name, kind in found] != list(COLUMN_TYPES.items()):
+        forget(con)
+    columns = ", ".join(f"{name} {kind}" for name, kind in COLUMN_TYPES.items())
+    con.execute(f"CREATE TABLE IF NOT EXISTS {CATALOG}.{TABLE} ({columns})")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {CATALOG}.{STATE} (last_row BIGINT)")
+
+
+def forget(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the copy of the subjects (the next refresh copies them whole)."""
+    con.execute(f"DROP TABLE IF EXISTS {CATALOG}.{TABLE}")
+    con.execute(f"DROP TABLE IF EXISTS {CATALOG}.{STATE}")
+
+
+def _store_rows(
+    con: duckdb.DuckDBPyConnection, store: str, rows: list[int]
+) -> list[tuple[int, str]]:
+    listed = ", ".join(str(int(row)) for row in rows)  # integers only: safe to inline
+    found = con.execute(
+        f"SELECT * FROM sqlite_query('{store}', "
+        f"'SELECT rowid, subject_id FROM subjects WHERE rowid IN ({listed})') ORDER BY 1"
+    ).fetchall()
+    return [(int(row), str(subject)) for row, subject in found]
+
+
+def _still_true(con: duckdb.DuckDBPyConnection, store: str, last_row: int) -> bool:
+    """The store holds the copy's subjects at its last row and at rows spread over the copy."""
+    wanted = sorted({last_row, *(max(1, last_row * k // SAMPLES) for k in range(1, SAMPLES))})
+    listed = ", ".join(str(row) for row in wanted)
+    in_copy = con.execute(
+        f"SELECT row_no, subject_id FROM {CATALOG}.{TABLE} WHERE row_no IN ({listed}) ORDER BY 1"
+    ).fetchall()
+    in_store = _store_rows(con, store, wanted)
+    return bool(in_copy) and in_store == [(int(r), str(s)) for r, s in in_copy]
+
+
+def refresh(
+    con: duckdb.DuckDBPyConnection, store: str, progress: Progress, *, afresh: bool
+) -> None:
+    """Bring the copy up to date with the attached SQLite catalog ``store``, within the
+    caller's transaction; ``afresh``: copy every subject (the ledger copy was rebuilt)."""
+    row = con.execute(f"SELECT last_row FROM {CATALOG}.{STATE}").fetchone()
+    last_row = 0 if afresh or row is None else int(row[0])
+    if last_row and not _still_true(con, store, last_row):
+        progress("ledger copy: the store's subjects differ, copying them again")
+        last_row = 0
+    if last_row == 0:
+        con.execute(f"DELETE FROM {CATALOG}.{TABLE}")
+    casts = ", ".join(f"CAST({name} AS {kind})" for name, kind in COLUMN_TYPES.items())
+    con.execute(
+        f"INSERT INTO {CATALOG}.{TABLE} SELECT {casts} FROM sqlite_query('{store}', "
+        "'SELECT rowid AS row_no, subject_id, kind, birth_date FROM subjects WHERE rowid > ?', "
+        f"params=row({int(last_row)}::BIGINT))"
+    )
+    newest = con.execute(
+        f"SELECT max(row_no) FROM {CATALOG}.{TABLE} WHERE row_no >= ?", [last_row]
+    ).fetchone()
+    con.execute(f"DELETE FROM {CATALOG}.{STATE}")
+    if newest and newest[0] is not None:
+        con.execute(f"INSERT INTO {CATALOG}.{STATE} VALUES (?)", [int(newest[0])])

@@ -1,7 +1,7 @@
 """SQLite: the subjects a full run rates come from the copy beside the store
 (``derive/subjects_mirror.py``), brought up to date by appending the rows registered since,
-and copied again when the store no longer holds what was copied. Either way a run gives what
-it gives reading the store itself."""
+and copied again when the store no longer holds what was copied. Either way a run rates what
+a run reading the store itself rates."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from derive_scenarios import AS_OF, filings, registrations, snapshot
 from derive_support import add_events, event, make_store, org, person
 
 from socialcredit.derive import ledger_mirror
+from socialcredit.derive.engines.duckdb import DuckDBEngine
+from socialcredit.settings import Settings
 
 
 def _derive(run: Any, url: str) -> dict[str, Any]:
@@ -24,22 +26,33 @@ def _derive(run: Any, url: str) -> dict[str, Any]:
     return dict(json.loads(out.stdout))
 
 
-def _from_the_store(run: Any, url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """The derived tables as a run reading the store itself (no copy) leaves them."""
+def _ratings_from_the_store(run: Any, url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The ratings a run reading the store itself (no copy) leaves."""
     monkeypatch.setenv("SOCIALCREDIT_LEDGER_MIRROR", "false")
     try:
         _derive(run, url)
-        return snapshot(url)
+        return snapshot(url)["ratings"]
     finally:
         monkeypatch.delenv("SOCIALCREDIT_LEDGER_MIRROR")
 
 
-def _copied(path: Path) -> list[str]:
-    db = duckdb.connect(ledger_mirror.mirror_path(str(path)), read_only=True)
+def _copy(path: Path) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(ledger_mirror.mirror_path(str(path)))
+
+
+def _copied(path: Path) -> list[tuple[int, str]]:
+    db = _copy(path)
     try:
-        return [
-            s for (s,) in db.execute("SELECT subject_id FROM subjects ORDER BY row_no").fetchall()
-        ]
+        rows = db.execute("SELECT row_no, subject_id FROM subjects ORDER BY row_no").fetchall()
+        return [(int(row), str(subject)) for row, subject in rows]
+    finally:
+        db.close()
+
+
+def _in_store(path: Path) -> list[tuple[int, str]]:
+    db = sqlite3.connect(path)
+    try:
+        return list(db.execute("SELECT rowid, subject_id FROM subjects ORDER BY rowid"))
     finally:
         db.close()
 
@@ -48,75 +61,83 @@ def _rated(url: str) -> set[str]:
     return {row[0] for row in snapshot(url)["ratings"]}
 
 
+def _refresh_messages(url: str) -> list[str]:
+    """Bring the copy up to date as a full run does; the messages it gave."""
+    messages: list[str] = []
+    with DuckDBEngine(Settings().with_db(url)) as duck:
+        duck.attach(url)
+        duck.ledger_events(messages.append)
+    return messages
+
+
 def _store(tmp_path: Path, run: Any, persons: list[str], orgs: list[str]) -> str:
     url = f"sqlite:///{tmp_path / 'store.db'}"
     rng = random.Random(5)
     make_store(url)
-    add_events(url, filings(rng, "a", persons, orgs, 12) + registrations(rng, "r", persons, orgs))
+    add_events(url, filings(rng, "a", persons, orgs, 40) + registrations(rng, "r", persons, orgs))
     _derive(run, url)
     return url
 
 
-def test_subjects_registered_after_a_run_are_appended_to_the_copy_and_rated(
+def _loan_defaults(prefix: str, subjects: list[str]) -> list[dict[str, Any]]:
+    return [
+        event("bank", f"{prefix}-{i}", subject, "finance.loan_default", AS_OF, amount_fen=10_000)
+        for i, subject in enumerate(subjects)
+    ]
+
+
+def test_subjects_registered_since_are_appended_and_rated(
     tmp_path: Path, run: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    persons, orgs = [person(i + 1) for i in range(4)], [org(i + 1) for i in range(2)]
+    """Enough subjects that rowids run to two digits (the check compares them as numbers)."""
+    persons, orgs = [person(i + 1) for i in range(24)], [org(i + 1) for i in range(4)]
     url = _store(tmp_path, run, persons, orgs)
-    before = _copied(tmp_path / "store.db")
+    path = tmp_path / "store.db"
+    assert _copied(path) == _in_store(path) and len(_copied(path)) > 10
     newcomers = [person(i + 50) for i in range(3)]
-    add_events(
-        url,
-        [
-            event("bank", f"B-{i}", subject, "finance.loan_default", AS_OF, amount_fen=10_000)
-            for i, subject in enumerate(newcomers)
-        ],
-    )
+    add_events(url, _loan_defaults("B", newcomers))
+
+    assert not any("subjects" in message for message in _refresh_messages(url))  # appended
+    assert _copied(path) == _in_store(path)
     _derive(run, url)
-
-    copied = _copied(tmp_path / "store.db")
-    assert copied[: len(before)] == before  # appended, not copied again
-    assert sorted(copied) == sorted(set(copied)) and set(newcomers) <= set(copied)
     assert set(newcomers) <= _rated(url)
-    derived = snapshot(url)
-    assert _from_the_store(run, url, monkeypatch) == derived
+    assert _ratings_from_the_store(run, url, monkeypatch) == snapshot(url)["ratings"]
 
 
-def test_a_subject_the_store_no_longer_holds_is_not_rated_from_the_copy(
-    tmp_path: Path, run: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_full_runs_rate_the_subjects_of_the_copy(tmp_path: Path, run: Any) -> None:
+    """What a full run rates is the copy (a subject only the copy holds gets a rating)."""
     persons, orgs = [person(i + 1) for i in range(4)], [org(i + 1) for i in range(2)]
     url = _store(tmp_path, run, persons, orgs)
-    db = sqlite3.connect(tmp_path / "store.db")
-    (last,) = db.execute("SELECT subject_id FROM subjects ORDER BY rowid DESC LIMIT 1").fetchone()
-    with db:  # deleted by hand: the copy's last row is no longer the store's
-        db.execute("DELETE FROM subjects WHERE subject_id = ?", [last])
+    stray = person(90)
+    db = _copy(tmp_path / "store.db")
+    db.execute("INSERT INTO subjects VALUES (1000000, ?, 'person', DATE '1980-01-01')", [stray])
     db.close()
-    assert last in _rated(url)
-
     _derive(run, url)
-    assert last not in _copied(tmp_path / "store.db")
-    assert last not in _rated(url)
-    # The ratings, at least, are what the store's own subjects give (the ledger copy keeps the
-    # kind its events' subject had when they were copied, and lists follow those).
-    ratings = snapshot(url)["ratings"]
-    assert _from_the_store(run, url, monkeypatch)["ratings"] == ratings
+    assert stray in _rated(url)
 
 
-def test_a_store_vacuumed_after_deletions_is_copied_again(
+def test_renumbered_rows_and_a_subject_registered_again_are_copied_again(
     tmp_path: Path, run: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """VACUUM may renumber the rowids of a table without an integer key: the copy notices."""
-    persons, orgs = [person(i + 1) for i in range(6)], [org(i + 1) for i in range(2)]
+    persons, orgs = [person(i + 1) for i in range(12)], [org(i + 1) for i in range(2)]
     url = _store(tmp_path, run, persons, orgs)
-    db = sqlite3.connect(tmp_path / "store.db", isolation_level=None)
-    (first,) = db.execute("SELECT subject_id FROM subjects ORDER BY rowid LIMIT 1").fetchone()
-    db.execute("DELETE FROM subjects WHERE subject_id = ?", [first])
-    db.execute("VACUUM")
-    renumbered = [s for (s,) in db.execute("SELECT subject_id FROM subjects ORDER BY rowid")]
-    db.close()
+    path = tmp_path / "store.db"
 
+    # Every rowid moved, as SQLite says VACUUM may do to a table without an integer key.
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("UPDATE subjects SET rowid = rowid + 100")
+    db.close()
+    assert any("subjects differ" in message for message in _refresh_messages(url))
+    assert _copied(path) == _in_store(path)
+
+    # A subject deleted by hand and registered again: a new rowid, after the copy's last one.
+    again = _in_store(path)[3][1]
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("CREATE TEMP TABLE kept AS SELECT * FROM subjects WHERE subject_id = ?", [again])
+    db.execute("DELETE FROM subjects WHERE subject_id = ?", [again])
+    db.execute("INSERT INTO subjects SELECT * FROM kept")
+    db.close()
+    assert any("registered again" in message for message in _refresh_messages(url))
+    assert _copied(path) == _in_store(path)
     _derive(run, url)
-    assert _copied(tmp_path / "store.db") == renumbered
-    assert first not in _rated(url)
-    ratings = snapshot(url)["ratings"]
-    assert _from_the_store(run, url, monkeypatch)["ratings"] == ratings
+    assert _ratings_from_the_store(run, url, monkeypatch) == snapshot(url)["ratings"]

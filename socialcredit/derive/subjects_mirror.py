@@ -9,10 +9,13 @@ rows after the largest rowid. So the ledger copy (``ledger_mirror``) keeps ``sub
 last one copied.
 
 Before use the copy is checked against the store: the row at the copy's last rowid must still
-hold the same subject, and so must eight rows spread over the copy. A ``VACUUM`` (which may
-renumber the rowids of a table without an integer key), a restored backup or rows deleted by
-hand fail the check, and the subjects are copied whole again. A run that copies the ledger
-afresh copies the subjects afresh too.
+hold the same subject, and so must seven more rows spread over the copy; and no subject
+appended may be one copied before. Renumbered rows (SQLite documents that ``VACUUM`` may
+renumber the rowids of a table without an integer key), a restored backup, or a subject
+deleted by hand and registered again fail the check, and the subjects are copied whole again.
+A run that copies the ledger afresh copies the subjects afresh too. Deleting subjects by hand
+is not supported (the ledger's events name them): one deleted from the middle may stay in the
+copy.
 """
 
 from __future__ import annotations
@@ -59,22 +62,46 @@ def _store_rows(
     con: duckdb.DuckDBPyConnection, store: str, rows: list[int]
 ) -> list[tuple[int, str]]:
     listed = ", ".join(str(int(row)) for row in rows)  # integers only: safe to inline
+    # ``sqlite_query`` returns text: sorted as numbers here, not as strings ("10" < "9").
     found = con.execute(
         f"SELECT * FROM sqlite_query('{store}', "
-        f"'SELECT rowid, subject_id FROM subjects WHERE rowid IN ({listed})') ORDER BY 1"
+        f"'SELECT rowid, subject_id FROM subjects WHERE rowid IN ({listed})')"
     ).fetchall()
-    return [(int(row), str(subject)) for row, subject in found]
+    return sorted((int(row), str(subject)) for row, subject in found)
 
 
 def _still_true(con: duckdb.DuckDBPyConnection, store: str, last_row: int) -> bool:
-    """The store holds the copy's subjects at its last row and at rows spread over the copy."""
-    wanted = sorted({last_row, *(max(1, last_row * k // SAMPLES) for k in range(1, SAMPLES))})
+    """The store holds the copy's subjects at its last row and at seven more spread over it."""
+    wanted = sorted({max(1, last_row * k // SAMPLES) for k in range(1, SAMPLES + 1)})
     listed = ", ".join(str(row) for row in wanted)
     in_copy = con.execute(
-        f"SELECT row_no, subject_id FROM {CATALOG}.{TABLE} WHERE row_no IN ({listed}) ORDER BY 1"
+        f"SELECT row_no, subject_id FROM {CATALOG}.{TABLE} WHERE row_no IN ({listed})"
     ).fetchall()
-    in_store = _store_rows(con, store, wanted)
-    return bool(in_copy) and in_store == [(int(r), str(s)) for r, s in in_copy]
+    copied = sorted((int(row), str(subject)) for row, subject in in_copy)
+    return bool(copied) and _store_rows(con, store, wanted) == copied
+
+
+def _appended_again(con: duckdb.DuckDBPyConnection, last_row: int) -> bool:
+    """Does a row appended after ``last_row`` name a subject copied before (one deleted by
+    hand and registered again, under a new rowid)?"""
+    row = con.execute(
+        f"SELECT count(*) FROM {CATALOG}.{TABLE} WHERE row_no <= ? AND subject_id IN "
+        f"(SELECT subject_id FROM {CATALOG}.{TABLE} WHERE row_no > ?)",
+        [last_row, last_row],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _copy_after(con: duckdb.DuckDBPyConnection, store: str, last_row: int) -> None:
+    """Append the store's subjects after rowid ``last_row`` (0: the copy afresh)."""
+    if last_row == 0:
+        con.execute(f"DELETE FROM {CATALOG}.{TABLE}")
+    casts = ", ".join(f"CAST({name} AS {kind})" for name, kind in COLUMN_TYPES.items())
+    con.execute(
+        f"INSERT INTO {CATALOG}.{TABLE} SELECT {casts} FROM sqlite_query('{store}', "
+        "'SELECT rowid AS row_no, subject_id, kind, birth_date FROM subjects WHERE rowid > ?', "
+        f"params=row({int(last_row)}::BIGINT))"
+    )
 
 
 def refresh(
@@ -87,17 +114,21 @@ def refresh(
     if last_row and not _still_true(con, store, last_row):
         progress("ledger copy: the store's subjects differ, copying them again")
         last_row = 0
-    if last_row == 0:
-        con.execute(f"DELETE FROM {CATALOG}.{TABLE}")
-    casts = ", ".join(f"CAST({name} AS {kind})" for name, kind in COLUMN_TYPES.items())
-    con.execute(
-        f"INSERT INTO {CATALOG}.{TABLE} SELECT {casts} FROM sqlite_query('{store}', "
-        "'SELECT rowid AS row_no, subject_id, kind, birth_date FROM subjects WHERE rowid > ?', "
-        f"params=row({int(last_row)}::BIGINT))"
-    )
-    newest = con.execute(
-        f"SELECT max(row_no) FROM {CATALOG}.{TABLE} WHERE row_no >= ?", [last_row]
-    ).fetchone()
+    _copy_after(con, store, last_row)
+    newest = _newest(con, last_row)
+    if last_row and newest > last_row and _appended_again(con, last_row):
+        progress("ledger copy: a subject was registered again, copying the subjects again")
+        _copy_after(con, store, 0)
+        newest = _newest(con, 0)
     con.execute(f"DELETE FROM {CATALOG}.{STATE}")
-    if newest and newest[0] is not None:
-        con.execute(f"INSERT INTO {CATALOG}.{STATE} VALUES (?)", [int(newest[0])])
+    if newest:
+        con.execute(f"INSERT INTO {CATALOG}.{STATE} VALUES (?)", [newest])
+
+
+def _newest(con: duckdb.DuckDBPyConnection, since: int) -> int:
+    """The copy's last rowid (0 if empty); rows are appended in rowid order, so the scan from
+    ``since`` skips the rest."""
+    row = con.execute(
+        f"SELECT max(row_no) FROM {CATALOG}.{TABLE} WHERE row_no >= ?", [since]
+    ).fetchone()
+    return int(row[0]) if row and row[0] is not None else 0

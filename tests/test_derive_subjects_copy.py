@@ -70,8 +70,10 @@ def _refresh_messages(url: str) -> list[str]:
     return messages
 
 
-def _store(tmp_path: Path, run: Any, persons: list[str], orgs: list[str]) -> str:
+def _store(tmp_path: Path, run: Any, n_persons: int, n_orgs: int = 2) -> str:
+    """A SQLite store of a few subjects with filings, fully derived once."""
     url = f"sqlite:///{tmp_path / 'store.db'}"
+    persons, orgs = [person(i + 1) for i in range(n_persons)], [org(i + 1) for i in range(n_orgs)]
     rng = random.Random(5)
     make_store(url)
     add_events(url, filings(rng, "a", persons, orgs, 40) + registrations(rng, "r", persons, orgs))
@@ -90,8 +92,7 @@ def test_subjects_registered_since_are_appended_and_rated(
     tmp_path: Path, run: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Enough subjects that rowids run to two digits (the check compares them as numbers)."""
-    persons, orgs = [person(i + 1) for i in range(24)], [org(i + 1) for i in range(4)]
-    url = _store(tmp_path, run, persons, orgs)
+    url = _store(tmp_path, run, 24, 4)
     path = tmp_path / "store.db"
     assert _copied(path) == _in_store(path) and len(_copied(path)) > 10
     newcomers = [person(i + 50) for i in range(3)]
@@ -106,8 +107,7 @@ def test_subjects_registered_since_are_appended_and_rated(
 
 def test_full_runs_rate_the_subjects_of_the_copy(tmp_path: Path, run: Any) -> None:
     """What a full run rates is the copy (a subject only the copy holds gets a rating)."""
-    persons, orgs = [person(i + 1) for i in range(4)], [org(i + 1) for i in range(2)]
-    url = _store(tmp_path, run, persons, orgs)
+    url = _store(tmp_path, run, 4)
     stray = person(90)
     db = _copy(tmp_path / "store.db")
     db.execute("INSERT INTO subjects VALUES (1000000, ?, 'person', DATE '1980-01-01')", [stray])
@@ -119,8 +119,7 @@ def test_full_runs_rate_the_subjects_of_the_copy(tmp_path: Path, run: Any) -> No
 def test_renumbered_rows_and_a_subject_registered_again_are_copied_again(
     tmp_path: Path, run: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    persons, orgs = [person(i + 1) for i in range(12)], [org(i + 1) for i in range(2)]
-    url = _store(tmp_path, run, persons, orgs)
+    url = _store(tmp_path, run, 12)
     path = tmp_path / "store.db"
 
     # Every rowid moved, as SQLite says VACUUM may do to a table without an integer key.

@@ -190,6 +190,29 @@ def test_show_prints_the_default_or_a_given_file(run: Run) -> None:
         assert code in tables
 
 
+def test_show_gives_the_version_in_force_in_a_store(run: Run, tmp_path: Path) -> None:
+    """``--db``: the version a store holds in force today, or ``--as-of`` a date (what
+    ``derive`` uses then)."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    run("init", "--db", url, "--policy", str(FIXTURES / "minimal.toml"))  # from 2026-01-01
+    run("init", "--db", url)  # the shipped default, in force from 2026-04-01
+    shown = json.loads(run("policy", "show", "--db", url, "--json").stdout)
+    assert shown["version"] == "CN-2026.1" and shown["sha256"] == DEFAULT.sha256
+    earlier = run("policy", "show", "--db", url, "--as-of", "2026-02-01", "--json").stdout
+    assert json.loads(earlier)["version"] == "minimal-1"
+    assert "minimal-1" in run("policy", "show", "--db", url, "--as-of", "2026-02-01").stdout
+
+    before_any = run("policy", "show", "--db", url, "--as-of", "2025-12-31", ok=False)
+    assert before_any.exit_code != 0 and "no policy in force on 2025-12-31" in before_any.output
+    both = run("policy", "show", "--db", url, "--file", str(FIXTURES / "minimal.toml"), ok=False)
+    assert both.exit_code == 2 and "give one" in both.output
+    dated = run("policy", "show", "--as-of", "2026-02-01", ok=False)
+    assert dated.exit_code == 2 and "give --db" in dated.output
+    missing = run("policy", "show", "--db", f"sqlite:///{tmp_path / 'none.db'}", ok=False)
+    assert missing.exit_code != 0 and "no store at" in missing.output
+    assert not (tmp_path / "none.db").exists()
+
+
 def test_docs_carry_the_current_catalogue_tables(run: Run) -> None:
     tables = run("policy", "show", "--markdown").stdout
     assert "`court.dishonest_defaulter`" in tables and "Fa Shi [2013] No. 17" in tables

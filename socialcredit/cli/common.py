@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from socialcredit.errors import NotFound, SocialCreditError
+from socialcredit.errors import NotFound, SocialCreditError, StoreError
 from socialcredit.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -88,6 +88,17 @@ def program() -> str:
     except ValueError:
         return shlex.quote(str(invoked))
     return shlex.quote(str(below) if len(below.parts) > 1 else f"./{below}")
+
+
+@contextmanager
+def store_errors() -> Iterator[None]:
+    """A store that cannot be reached is a one-line error, not a traceback."""
+    import sqlalchemy.exc
+
+    try:
+        yield
+    except sqlalchemy.exc.OperationalError as exc:
+        raise StoreError(f"cannot use the store: {exc.orig}") from None
 
 
 @contextmanager

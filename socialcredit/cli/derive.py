@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from typing import Annotated, Any
 
-import sqlalchemy.exc
 import typer
 from rich.console import Console
 
@@ -21,19 +18,9 @@ from socialcredit.cli.common import (
     existing_store,
     print_json,
     store_engine,
+    store_errors,
     whole_table,
 )
-from socialcredit.errors import StoreError
-
-
-@contextmanager
-def store_errors() -> Iterator[None]:
-    """A store that cannot be reached is a one-line error, not a traceback."""
-    try:
-        yield
-    except sqlalchemy.exc.OperationalError as exc:
-        raise StoreError(f"cannot use the store: {exc.orig}") from None
-
 
 FullOption = Annotated[
     bool, typer.Option("--full", help="recompute everything (default: incremental when possible)")

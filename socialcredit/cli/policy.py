@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,7 +12,15 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from socialcredit.cli.common import JsonOption, command, console, print_json
+from socialcredit.cli.common import (
+    JsonOption,
+    as_of_option,
+    command,
+    console,
+    print_json,
+    store_engine,
+    store_errors,
+)
 from socialcredit.errors import PolicyError
 from socialcredit.policy.load import LoadedPolicy, load_configured
 from socialcredit.policy.markdown import policy_tables
@@ -91,19 +100,45 @@ def check(
     out.print(f"sha256 {result['sha256']}", markup=False, highlight=False)
 
 
+def _in_force(db: str, as_of: date | None) -> LoadedPolicy:
+    """The version a store holds in force on ``as_of`` (default today): what ``derive`` uses."""
+    from socialcredit.store.policies import policy_in_force
+
+    with store_engine(db) as engine, store_errors():
+        return policy_in_force(engine, as_of or date.today())
+
+
 @command(policy_app, "show")
 def show(
     file: Annotated[
         Path | None,
         typer.Option("--file", help="policy TOML (default: the shipped national policy)"),
     ] = None,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="show the version in force in this store instead (sqlite:///FILE or "
+            "postgresql://...): the one `derive` uses",
+        ),
+    ] = None,
+    as_of: Annotated[
+        date | None, as_of_option("with --db: the version in force on this date (default today)")
+    ] = None,
     json_out: JsonOption = False,
     markdown: Annotated[
         bool, typer.Option("--markdown", help="print the reference tables of docs/policy.md")
     ] = False,
 ) -> None:
-    """Show a policy (the shipped default unless --file): summary tables, JSON or Markdown."""
-    loaded = _load_or_exit(file, json_out)
+    """Show a policy (the shipped default unless --file, or the one in force in a store with
+    --db): summary tables, JSON or Markdown."""
+    if db is not None and file is not None:
+        raise typer.BadParameter("--file and --db name two policies: give one", param_hint="--db")
+    if as_of is not None and db is None:
+        raise typer.BadParameter(
+            "dates pick a version a store holds: give --db", param_hint="--as-of"
+        )
+    loaded = _in_force(db, as_of) if db is not None else _load_or_exit(file, json_out)
     if json_out:
         print_json({**summary(loaded), "policy": loaded.policy.model_dump(mode="json")})
     elif markdown:

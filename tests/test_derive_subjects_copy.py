@@ -98,7 +98,17 @@ def test_subjects_registered_since_are_appended_and_rated(
     newcomers = [person(i + 50) for i in range(3)]
     add_events(url, _loan_defaults("B", newcomers))
 
-    assert not any("subjects" in message for message in _refresh_messages(url))  # appended
+    # A mark on a copied row survives the refresh: the newcomers were appended, not the
+    # subjects copied again.
+    db = _copy(path)
+    db.execute("UPDATE subjects SET kind = 'marked' WHERE row_no = 1")
+    db.close()
+    assert not any("subjects" in message for message in _refresh_messages(url))
+    db = _copy(path)
+    (kind,) = db.execute("SELECT kind FROM subjects WHERE row_no = 1").fetchone()
+    db.execute("UPDATE subjects SET kind = 'person' WHERE row_no = 1")
+    db.close()
+    assert kind == "marked"
     assert _copied(path) == _in_store(path)
     _derive(run, url)
     assert set(newcomers) <= _rated(url)

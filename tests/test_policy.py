@@ -211,6 +211,10 @@ def test_show_gives_the_version_in_force_in_a_store(run: Run, tmp_path: Path) ->
     missing = run("policy", "show", "--db", f"sqlite:///{tmp_path / 'none.db'}", ok=False)
     assert missing.exit_code != 0 and "no store at" in missing.output
     assert not (tmp_path / "none.db").exists()
+    (tmp_path / "junk.db").write_bytes(b"not a database" * 100)
+    junk = run("policy", "show", "--db", f"sqlite:///{tmp_path / 'junk.db'}", ok=False)
+    assert junk.exit_code == 1 and "cannot use the store" in junk.output
+    assert "Traceback" not in junk.output
 
 
 def test_docs_carry_the_current_catalogue_tables(run: Run) -> None:

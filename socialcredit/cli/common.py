@@ -97,7 +97,7 @@ def store_errors() -> Iterator[None]:
 
     try:
         yield
-    except sqlalchemy.exc.OperationalError as exc:
+    except sqlalchemy.exc.DatabaseError as exc:  # unreachable, not a database, damaged
         raise StoreError(f"cannot use the store: {exc.orig}") from None
 
 

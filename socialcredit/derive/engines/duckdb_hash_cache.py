@@ -145,7 +145,7 @@ class StoredRowCounts:
         """Stop counting (a run that failed first, or wrote without the kept hashes) and
         release the connection. SQLite counts a table in one step, which DuckDB cannot
         interrupt: closing waits for the count under way (seconds at most)."""
-        if not self._counts.done():
+        if not self._counts.cancel() and not self._counts.done():
             self._cursor.interrupt()
         self._pool.shutdown(wait=True)
         self._cursor.close()

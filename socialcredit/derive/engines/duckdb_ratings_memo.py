@@ -96,9 +96,9 @@ class RatingsMemo:
         self, signatures: Table, fresh: Callable[[Table | None], Table], progress: Progress
     ) -> Table:
         """Every pair's rating row: kept ones whose signature is in the memo, ``fresh(subjects)``
-        for the subjects of the others (``fresh(None)``: every subject's). ``signatures`` is a
-        materialised ``rating_signatures``. Leaves the memo holding exactly this run's rows and
-        returns them (a view of the memo named ``sc_ratings``)."""
+        for the subjects of the others (``fresh(None)``: every subject's). ``signatures`` is
+        ``rating_signatures`` as a table or a view (read once). Leaves the memo holding
+        exactly this run's rows and returns them (a view of the memo named ``sc_ratings``)."""
         con = self._con
         signed = signatures.get_name()
         if self._usable():

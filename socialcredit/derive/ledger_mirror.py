@@ -23,15 +23,14 @@ from collections.abc import Callable
 
 import duckdb
 
-from socialcredit.derive import subjects_mirror
+from socialcredit.derive import mirror_sample, subjects_mirror
 from socialcredit.derive.engines.duckdb_ratings_memo import MEMO
 from socialcredit.derive.engines.duckdb_ratings_memo import STATE as MEMO_STATE
 from socialcredit.derive.expressions import EVENT_COLUMNS, SUBJECT_ATTRIBUTES
 from socialcredit.errors import Conflict
 
 MIRROR_SUFFIX = ".ledger.duckdb"
-CATALOG = "ledger"
-assert subjects_mirror.CATALOG == CATALOG
+CATALOG = mirror_sample.CATALOG
 COLUMN_TYPES = {
     "seq": "BIGINT",
     "furnisher": "VARCHAR",
@@ -77,28 +76,13 @@ SAMPLES = 16  # events compared between the copy and the store, spread over the 
 IDENTITY = ("seq", "furnisher", "record_id", "action", "subject_id")
 
 
-def _sample_rows(con: duckdb.DuckDBPyConnection, store: str, seqs: list[int]) -> bool:
-    """Do the copy and the store hold the same events at these sequence numbers?"""
-    listed = ", ".join(str(int(seq)) for seq in seqs)  # integers only: safe to inline
-    texts = ", ".join(f"CAST({name} AS VARCHAR)" for name in IDENTITY)
-    names = ", ".join(IDENTITY)
-    in_store = con.execute(
-        f"SELECT {texts} FROM sqlite_query('{store}', "
-        f"'SELECT {names} FROM events WHERE seq IN ({listed})') ORDER BY 1"
-    ).fetchall()
-    in_copy = con.execute(
-        f"SELECT {texts} FROM {CATALOG}.events WHERE seq IN ({listed}) ORDER BY 1"
-    ).fetchall()
-    return in_store == in_copy
-
-
 def _still_true(con: duckdb.DuckDBPyConnection, store: str, last_seq: int, key: str) -> bool:
     """The store still holds the copy's last event (same key) and, at evenly spread sequence
     numbers, the same events: a restored backup or another file at the path fails this."""
     if _key_at(con, store, last_seq) != key:
         return False
-    seqs = sorted({max(1, last_seq * k // SAMPLES) for k in range(1, SAMPLES + 1)})
-    return _sample_rows(con, store, seqs)
+    seqs = mirror_sample.spread(last_seq, SAMPLES)
+    return mirror_sample.rows_agree(con, store, "events", IDENTITY, "events", IDENTITY, seqs)
 
 
 def _attach(con: duckdb.DuckDBPyConnection, path: str, progress: Progress) -> None:

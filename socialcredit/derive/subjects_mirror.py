@@ -24,7 +24,9 @@ from collections.abc import Callable
 
 import duckdb
 
-CATALOG = "ledger"  # the ledger copy's catalog (``ledger_mirror.CATALOG``)
+from socialcredit.derive import mirror_sample
+
+CATALOG = mirror_sample.CATALOG
 TABLE = "subjects"
 STATE = "subjects_state"
 COLUMN_TYPES = {
@@ -58,27 +60,17 @@ def forget(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"DROP TABLE IF EXISTS {CATALOG}.{STATE}")
 
 
-def _store_rows(
-    con: duckdb.DuckDBPyConnection, store: str, rows: list[int]
-) -> list[tuple[int, str]]:
-    listed = ", ".join(str(int(row)) for row in rows)  # integers only: safe to inline
-    # ``sqlite_query`` returns text: sorted as numbers here, not as strings ("10" < "9").
-    found = con.execute(
-        f"SELECT * FROM sqlite_query('{store}', "
-        f"'SELECT rowid, subject_id FROM subjects WHERE rowid IN ({listed})')"
-    ).fetchall()
-    return sorted((int(row), str(subject)) for row, subject in found)
-
-
 def _still_true(con: duckdb.DuckDBPyConnection, store: str, last_row: int) -> bool:
     """The store holds the copy's subjects at its last row and at seven more spread over it."""
-    wanted = sorted({max(1, last_row * k // SAMPLES) for k in range(1, SAMPLES + 1)})
-    listed = ", ".join(str(row) for row in wanted)
-    in_copy = con.execute(
-        f"SELECT row_no, subject_id FROM {CATALOG}.{TABLE} WHERE row_no IN ({listed})"
-    ).fetchall()
-    copied = sorted((int(row), str(subject)) for row, subject in in_copy)
-    return bool(copied) and _store_rows(con, store, wanted) == copied
+    return mirror_sample.rows_agree(
+        con,
+        store,
+        "subjects",
+        ("rowid", "subject_id"),
+        TABLE,
+        ("row_no", "subject_id"),
+        mirror_sample.spread(last_row, SAMPLES),
+    )
 
 
 def _appended_again(con: duckdb.DuckDBPyConnection, last_row: int) -> bool:

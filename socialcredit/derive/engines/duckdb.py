@@ -375,9 +375,6 @@ class DuckDBEngine:
 
     def view_sql(self, name: str, sql: str) -> Table:
         """A compiled SELECT as a view, computed wherever it is read."""
-        if name in self._tables:  # a table of that name from an earlier stage of this engine
-            self.con.execute(f"DROP TABLE {quote_ident(name)}")
-            self._tables.discard(name)
         self.con.execute(f"CREATE OR REPLACE VIEW {quote_ident(name)} AS {sql}")
         return self.backend.table(name)
 
